@@ -1,0 +1,1 @@
+"""Finite-element solver for the mean-field dynamics of self-attention on the sphere."""

@@ -1,0 +1,73 @@
+"""The attnflow command line: ``attnflow run CONFIG.yaml [--output DIR]``.
+
+Works the same serially and under ``mpirun -n N attnflow run CONFIG.yaml``.
+Exit status: 0 on success, 2 for invalid input (command line, config, mesh
+file, checkpoint, output directory), 1 when the computation itself fails.
+"""
+
+import argparse
+import logging
+import sys
+
+from mpi4py import MPI
+
+from solver.checkpoint import CheckpointError
+from solver.config import ConfigError, load_settings
+from solver.logs import configure_logging
+from solver.output import OutputError
+
+logger = logging.getLogger("solver.cli")
+
+INPUT_ERROR = 2
+RUN_ERROR = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the attnflow command."""
+    parser = argparse.ArgumentParser(
+        prog="attnflow",
+        description="Solve the mean-field self-attention equation on the sphere "
+                    "with finite elements.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the experiment of a YAML config file")
+    run_parser.add_argument("config", help="YAML experiment file (see experiments/)")
+    run_parser.add_argument("--output", help="results directory (default: output.directory "
+                                             "of the config)")
+    run_parser.add_argument("--overwrite", action="store_true",
+                            help="replace an earlier results directory at the same path")
+    run_parser.add_argument("--log-level", default="INFO",
+                            choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                            help="verbosity of the log on rank 0 (default INFO)")
+    return parser
+
+
+def main(argv=None) -> int:
+    """Run the attnflow command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    comm = MPI.COMM_WORLD
+    configure_logging(comm, getattr(logging, args.log_level))
+
+    from solver.stepping import run  # imports DOLFINx, so after argument checks
+
+    try:
+        settings = load_settings(args.config)
+        summary = run(settings, comm, directory=args.output, overwrite=args.overwrite)
+    except (ConfigError, CheckpointError, OutputError) as error:
+        _report(comm, error)
+        return INPUT_ERROR
+    except RuntimeError as error:
+        _report(comm, error)
+        return RUN_ERROR
+    logger.info("results written to %s", summary.directory)
+    return 0
+
+
+def _report(comm, error: Exception):
+    if comm.rank == 0:
+        print(f"attnflow: error: {error}", file=sys.stderr)
+
+
+def console_main():
+    """Entry point of the attnflow console script."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Interaction sums Z and H between weighted source points and target points on the sphere."""

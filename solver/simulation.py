@@ -1,0 +1,118 @@
+"""The discrete problem of one experiment: mesh, density, interaction, transport.
+
+One semi-implicit step reads straight down:
+
+    density rho^n -> Z, H at facet midpoints (nonlocal, explicit)
+                  -> velocity at facet midpoints
+                  -> implicit upwind transport solve -> rho^{n+1}
+
+Building a Simulation and every method of it are collective over comm.
+"""
+
+import logging
+
+import numpy as np
+
+from meshes.circle import create_circle
+from meshes.icosahedral import create_icosahedral_sphere
+from solver.config import MeshSettings, Settings
+from solver.diagnostics import density_diagnostics, total
+from solver.geometry import SphereGeometry
+from solver.initial import initial_density
+from solver.interaction.direct import evaluate_direct
+from solver.model import AttentionModel
+from solver.transport import TransportSolver
+
+logger = logging.getLogger(__name__)
+
+
+def create_sphere_mesh(comm, settings: MeshSettings):
+    """Create the mesh that the mesh settings describe (collective)."""
+    if settings.sphere == "S1":
+        return create_circle(comm, settings.segments)
+    return create_icosahedral_sphere(comm, settings.level)
+
+
+class Simulation:
+    """State and operators of one run, distributed over a communicator.
+
+    Attributes:
+        msh: The DOLFINx mesh.
+        geometry: Cell and facet geometry arrays of this rank.
+        model: The attention model.
+        transport: The transport solver; transport.density is the current density.
+    """
+
+    def __init__(self, settings: Settings, comm):
+        self.settings = settings
+        self.comm = comm
+        self.msh = create_sphere_mesh(comm, settings.mesh)
+        self.geometry = SphereGeometry(self.msh)
+        self.model = AttentionModel.from_settings(settings)
+        self.transport = TransportSolver(
+            self.msh, settings.time.dt, settings.model.diffusion, settings.solver.petsc_options
+        )
+        self.num_owned = self.geometry.num_owned_cells
+        self.facet_targets = self.transport.facet_targets(self.geometry.facet_points)
+        num_cells = total(comm, self.num_owned)
+        logger.info("mesh: %s with %d cells on %d ranks", settings.mesh.sphere, num_cells,
+                    comm.size)
+
+    def set_initial_density(self, checkpoint_density=None):
+        """Set the initial density of the settings (collective).
+
+        Args:
+            checkpoint_density: Density by input cell index, shape (num_cells,),
+                for initial type 'file'.
+        """
+        local_values = None
+        if checkpoint_density is not None:
+            local_values = checkpoint_density[self.geometry.original_cells]
+        values = initial_density(
+            self.settings.initial, self.geometry.cell_points, self.geometry.cell_sizes,
+            self.num_owned, self.comm, local_values,
+        )
+        self.density.x.array[: len(values)] = values
+        self.density.x.scatter_forward()
+
+    @property
+    def density(self):
+        """The DG0 density Function (current time level)."""
+        return self.transport.density
+
+    def owned_density(self) -> np.ndarray:
+        """Return the density at the owned cells, shape (num_owned,)."""
+        return self.density.x.array[: self.num_owned]
+
+    def interaction_sums(self, targets: np.ndarray):
+        """Return Z and H at this rank's targets from the current density (collective)."""
+        sources = self.geometry.cell_points[: self.num_owned]
+        weights = self.owned_density() * self.geometry.cell_sizes[: self.num_owned]
+        return evaluate_direct(self.comm, targets, sources, weights, self.model.beta, self.model.A)
+
+    def velocity_at_facets(self) -> np.ndarray:
+        """Return the velocity of the current density at this rank's owned facets."""
+        sums = self.interaction_sums(self.facet_targets)
+        return self.model.velocity(self.facet_targets, sums)
+
+    def energy(self) -> float:
+        """Return the interaction energy of the current density (NaN without one)."""
+        if not self.model.has_energy:
+            return float("nan")
+        points = self.geometry.cell_points[: self.num_owned]
+        weights = self.owned_density() * self.geometry.cell_sizes[: self.num_owned]
+        sums = self.interaction_sums(points)
+        return total(self.comm, self.model.energy(weights, sums))
+
+    def diagnostics(self) -> dict:
+        """Return mass, energy and density extrema of the current density."""
+        values = density_diagnostics(
+            self.comm, self.owned_density(), self.geometry.cell_sizes[: self.num_owned]
+        )
+        values["energy"] = self.energy()
+        return values
+
+    def step(self, dt: float) -> int:
+        """Advance the density by one semi-implicit step; return KSP iterations."""
+        self.transport.set_velocity(self.velocity_at_facets())
+        return self.transport.step(dt)

@@ -1,0 +1,164 @@
+"""One semi-implicit step of the continuity equation, as finite-element forms.
+
+The density rho is piecewise constant (DG0) and the velocity u is given at
+facet midpoints (one value per facet, in a space whose only degree of freedom
+per facet is its midpoint value: Crouzeix-Raviart on triangles, P1 on
+intervals). With the velocity frozen at rho^n, backward Euler gives
+
+    int rho^{n+1} w / dt dx + int F(rho^{n+1}) [w] dS + eps int [rho^{n+1}][w] / d dS
+        = int rho^n w / dt dx
+
+for every DG0 test function w, where [.] is the jump '+' minus '-' and d is
+the distance between the centroids of the two cells of a facet. The upwind
+flux F = max(u.n_e, 0) rho('+') + min(u.n_e, 0) rho('-') uses a single
+facet normal n_e = (n('+') - n('-')) / |n('+') - n('-')|. On a triangulated
+sphere the co-normals of the two cells of an edge are not exactly opposite;
+n_e is the same vector whichever cell DOLFINx calls '+', so each facet carries
+one flux, mass is conserved to round-off and the result does not depend on
+the partition. The matrix is an M-matrix (positive diagonal, nonpositive
+off-diagonal entries, zero column sums in the flux part), so rho^n >= 0 gives
+rho^{n+1} >= 0 for every dt.
+
+Everything here is collective over the mesh communicator.
+"""
+
+import logging
+
+import dolfinx.fem
+import dolfinx.fem.petsc
+import numpy as np
+import ufl
+from petsc4py import PETSc
+
+from meshes.dolfinx_compat import (
+    assemble_matrix,
+    assemble_matrix_into,
+    cell_dofs,
+    connectivity_array,
+    function_space,
+    petsc_vector,
+)
+
+logger = logging.getLogger(__name__)
+
+OPTIONS_PREFIX = "attnflow_transport_"
+
+
+class TransportSolver:
+    """Forms, matrix and KSP of the implicit transport(-diffusion) step.
+
+    Attributes:
+        density: The DG0 density, named "density"; holds rho^n before a step
+            and rho^{n+1} after it.
+        velocity: Velocity at facet midpoints.
+    """
+
+    def __init__(self, msh, dt: float, diffusion: float, petsc_options: dict):
+        self.msh = msh
+        tdim = msh.topology.dim
+        gdim = tdim + 1
+        self.cells = function_space(msh, "DG", 0)
+        facet_family = "CR" if tdim == 2 else "Lagrange"
+        self.facets = function_space(msh, facet_family, 1, shape=(gdim,))
+
+        self.density = dolfinx.fem.Function(self.cells, name="density")
+        self.previous = dolfinx.fem.Function(self.cells)
+        self.velocity = dolfinx.fem.Function(self.facets, name="velocity")
+        self.dt = dolfinx.fem.Constant(msh, PETSc.ScalarType(dt))
+        self.diffusion = diffusion
+
+        self._map_facet_dofs()
+        self._build_forms(gdim)
+        self._build_solver(petsc_options)
+
+    def _map_facet_dofs(self):
+        """Link each facet to its velocity dof (block index)."""
+        tdim = self.msh.topology.dim
+        cell_facets = connectivity_array(self.msh, tdim, tdim - 1)
+        dofs = cell_dofs(self.facets)
+        num_cells = dofs.shape[0]
+        num_facets = connectivity_array(self.msh, tdim - 1, 0).shape[0]
+        self.facet_dof = np.full(num_facets, -1, dtype=np.int64)
+        self.facet_dof[cell_facets[:num_cells].ravel()] = dofs.ravel()
+        owned_dofs = self.facets.dofmap.index_map.size_local
+        self.owned_facets = np.flatnonzero(
+            (self.facet_dof >= 0) & (self.facet_dof < owned_dofs)
+        )
+
+    def _build_forms(self, gdim: int):
+        msh = self.msh
+        rho, w = ufl.TrialFunction(self.cells), ufl.TestFunction(self.cells)
+        dx = ufl.Measure("dx", domain=msh)
+        # One quadrature point per facet: its midpoint, where the velocity dof sits.
+        dS = ufl.Measure("dS", domain=msh, metadata={"quadrature_degree": 1})
+
+        n = ufl.FacetNormal(msh)
+        normal_jump = n("+") - n("-")
+        facet_normal = normal_jump / ufl.sqrt(ufl.dot(normal_jump, normal_jump))
+        normal_speed = ufl.dot(ufl.avg(self.velocity), facet_normal)
+        outflow = (normal_speed + abs(normal_speed)) / 2
+        inflow = (normal_speed - abs(normal_speed)) / 2
+        flux = outflow * rho("+") + inflow * rho("-")
+
+        a = rho * w / self.dt * dx + flux * ufl.jump(w) * dS
+        if self.diffusion > 0.0:
+            centroids = dolfinx.fem.Function(function_space(msh, "DG", 0, shape=(gdim,)))
+            centroids.interpolate(lambda x: x[:gdim])
+            distance = ufl.sqrt(ufl.dot(ufl.jump(centroids), ufl.jump(centroids)))
+            eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(self.diffusion))
+            a += eps * ufl.jump(rho) * ufl.jump(w) / distance * dS
+        L = self.previous * w / self.dt * dx
+
+        self.a = dolfinx.fem.form(a)
+        self.L = dolfinx.fem.form(L)
+
+    def _build_solver(self, petsc_options: dict):
+        self.matrix = assemble_matrix(self.a)
+        self.rhs = dolfinx.fem.petsc.create_vector(self.L)
+
+        options = PETSc.Options()
+        for key, value in petsc_options.items():
+            options[OPTIONS_PREFIX + key] = value
+        self.ksp = PETSc.KSP().create(self.msh.comm)
+        self.ksp.setOptionsPrefix(OPTIONS_PREFIX)
+        self.ksp.setOperators(self.matrix)
+        self.ksp.setFromOptions()
+        self.matrix.setOptionsPrefix(OPTIONS_PREFIX)
+        self.matrix.setFromOptions()
+
+    def facet_targets(self, facet_points: np.ndarray) -> np.ndarray:
+        """Return the points where this rank computes the velocity, shape (n, d)."""
+        return facet_points[self.owned_facets]
+
+    def set_velocity(self, values: np.ndarray):
+        """Set the velocity at this rank's owned facets and update the ghosts.
+
+        Args:
+            values: Velocity at facet_targets(...), shape (num_owned_facets, d).
+        """
+        block = self.facets.dofmap.index_map_bs
+        array = self.velocity.x.array.reshape(-1, block)
+        array[self.facet_dof[self.owned_facets]] = values
+        self.velocity.x.scatter_forward()
+
+    def step(self, dt: float) -> int:
+        """Advance density by one step of size dt; return the KSP iteration count."""
+        self.dt.value = dt
+        self.previous.x.array[:] = self.density.x.array
+
+        assemble_matrix_into(self.matrix, self.a)
+        with self.rhs.localForm() as local:
+            local.set(0.0)
+        dolfinx.fem.petsc.assemble_vector(self.rhs, self.L)
+        self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+
+        self.ksp.setOperators(self.matrix)
+        self.ksp.solve(self.rhs, petsc_vector(self.density))
+        reason = self.ksp.getConvergedReason()
+        if reason < 0:
+            raise RuntimeError(
+                f"transport solve failed to converge (PETSc KSP reason {reason}); "
+                "use a smaller time.dt or other solver.petsc_options"
+            )
+        self.density.x.scatter_forward()
+        return self.ksp.getIterationNumber()
