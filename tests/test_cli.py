@@ -1,0 +1,125 @@
+"""The attnflow command: a short run end to end, and rejected input."""
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+
+from solver.checkpoint import read_checkpoint
+from solver.cli import INPUT_ERROR, main
+from solver.config import load_settings
+
+SHORT_RUN = """
+mesh: {level: 2}
+model: {beta: 2.0}
+initial:
+  type: uniform
+  perturbation: {kind: random, amplitude: 0.2, seed: 3}
+time: {dt: 0.5, t_end: 2.0}
+output: {every: 2}
+"""
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_run_writes_results(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+    comm.Barrier()
+    results = shared_tmp_path / "results"
+    assert main(["run", str(config), "--output", str(results)]) == 0
+
+    resolved = yaml.safe_load((results / "config.yaml").read_text())
+    assert resolved["output"]["directory"] == str(results)
+    assert resolved["model"]["normalization"] == "softmax"
+    assert load_settings(results / "config.yaml").model.beta == 2.0
+
+    with open(results / "diagnostics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["step"]) for row in rows] == [0, 1, 2, 3, 4]
+    for column in ("step", "time", "dt", "mass", "energy", "min_density", "max_density"):
+        assert column in rows[0]
+    assert float(rows[-1]["time"]) == 2.0
+
+    assert (results / "density.pvd").is_file()
+    assert (results / "density.xdmf").is_file()
+    density = read_checkpoint(results, load_settings(results / "config.yaml").mesh)
+    assert len(density) == 320
+    assert density.min() >= 0.0
+
+
+def test_existing_results_need_overwrite(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    if comm.rank == 0:
+        write(config, SHORT_RUN.replace("t_end: 2.0", "t_end: 0.5"))
+    comm.Barrier()
+    results = shared_tmp_path / "results"
+    assert main(["run", str(config), "--output", str(results)]) == 0
+    assert main(["run", str(config), "--output", str(results)]) == INPUT_ERROR
+    assert main(["run", str(config), "--output", str(results), "--overwrite"]) == 0
+
+
+def test_overwrite_spares_foreign_directory(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    foreign = shared_tmp_path / "mine"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        foreign.mkdir()
+        write(foreign / "notes.txt", "keep me")
+    comm.Barrier()
+    assert main(["run", str(config), "--output", str(foreign), "--overwrite"]) == INPUT_ERROR
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+INVALID_CONFIGS = {
+    "unknown key": ("model: {bta: 1.0}", "did you mean 'beta'"),
+    "negative beta": ("model: {beta: -1.0}", "model.beta"),
+    "wrong sphere": ("mesh: {sphere: S3}", "S^1 and the sphere S^2"),
+    "bad matrix size": ("model: {D: [1, 2]}", "model.D"),
+    "asymmetric D": ("model: {D: [[1, 2, 0], [0, 1, 0], [0, 0, 1]]}", "symmetric"),
+    "bad format": ("output: {format: vtu}", "did you mean 'vtk'"),
+    "yaml syntax": ("model: {beta: [1.0", "invalid YAML"),
+    "negative dt": ("time: {dt: -0.1}", "time.dt"),
+    "missing checkpoint": ("initial: {type: file, file: nowhere.npz}", "not found"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_CONFIGS))
+def test_invalid_config_rejected(comm, shared_tmp_path, capsys, case):
+    text, expected_message = INVALID_CONFIGS[case]
+    config = shared_tmp_path / "bad.yaml"
+    if comm.rank == 0:
+        write(config, text)
+    comm.Barrier()
+    results = shared_tmp_path / "never"
+    assert main(["run", str(config), "--output", str(results)]) == INPUT_ERROR
+    assert not results.exists()
+    if comm.rank == 0:
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1
+        assert expected_message in error[0]
+
+
+def test_mismatched_checkpoint_rejected(comm, shared_tmp_path, capsys):
+    config = shared_tmp_path / "short.yaml"
+    checkpoint = shared_tmp_path / "other.npz"
+    if comm.rank == 0:
+        np.savez(checkpoint, density=np.ones(80), sphere="S2", level=1, segments=256,
+                 num_cells=80)
+        text = SHORT_RUN.replace("type: uniform", f"type: file\n  file: {checkpoint}")
+        write(config, text)
+    comm.Barrier()
+    results = shared_tmp_path / "never"
+    assert main(["run", str(config), "--output", str(results)]) == INPUT_ERROR
+    assert not results.exists()
+    if comm.rank == 0:
+        assert "80 cells" in capsys.readouterr().err
+
+
+def test_missing_config_file(comm, shared_tmp_path):
+    assert main(["run", str(shared_tmp_path / "absent.yaml")]) == INPUT_ERROR
