@@ -7,7 +7,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 NP ?= 2
 MPIRUN := OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -n $(NP)
-PYTEST_FLAGS ?= -q -p no:cacheprovider
+PYTEST_FLAGS ?= -q -p no:cacheprovider --color=no
 
 .PHONY: setup run test test-serial test-mpi benchmark clean
 
@@ -25,7 +25,7 @@ test-serial: setup
 	$(PYTHON) -m pytest $(PYTEST_FLAGS) tests
 
 test-mpi: setup
-	$(MPIRUN) $(PYTHON) -m pytest $(PYTEST_FLAGS) tests
+	$(MPIRUN) bash .ci/pytest-rank $(PYTHON) -m pytest $(PYTEST_FLAGS) tests
 
 benchmark: setup
 	$(PYTHON) benchmarks/interaction.py

@@ -33,6 +33,8 @@ class SphereGeometry:
         cell_centroids: Flat-cell centroids, shape (num_cells, d).
         facet_points: Facet midpoints projected onto the sphere, shape (num_facets, d).
         original_cells: Input index of each local cell, shape (num_cells,).
+        owned_cell_vertices: Global vertex indices of the owned cells, shape
+            (num_owned_cells, tdim + 1).
     """
 
     def __init__(self, msh):
@@ -60,6 +62,13 @@ class SphereGeometry:
         facet_vertices = connectivity_array(msh, tdim - 1, 0)
         self.facet_points = _project(vertex_coordinates[facet_vertices].mean(axis=1))
         self.original_cells = original_cell_index(msh)[:num_cells]
+
+        # 3. Global vertex indices of the owned cells, for the cluster count.
+        cell_vertices = connectivity_array(msh, tdim, 0)[: self.num_owned_cells]
+        vertex_map = msh.topology.index_map(0)
+        self.owned_cell_vertices = vertex_map.local_to_global(
+            cell_vertices.ravel().astype(np.int32)
+        ).reshape(cell_vertices.shape)
 
 
 def _project(points: np.ndarray) -> np.ndarray:

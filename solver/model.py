@@ -91,3 +91,17 @@ class AttentionModel:
             sums: Z at the source points themselves.
         """
         return float(np.dot(weights, sums.total_z())) / (2.0 * self.beta)
+
+    def dissipation_rate(self, weights: np.ndarray, sums: KernelSums, speeds_squared) -> float:
+        """Return this rank's part of dE/dt for eps = 0.
+
+        dE/dt = s sum_i q_i Z_i |v_i|^2 with softmax normalization and
+        s sum_i q_i |v_i|^2 without; this is the transport part only when eps > 0.
+
+        Args:
+            weights: Source weights q_i, shape (n,).
+            sums: Z at the source points.
+            speeds_squared: |v|^2 at the source points, shape (n,).
+        """
+        mobility = sums.total_z() if self.normalized else 1.0
+        return self.sign * float(np.sum(weights * mobility * speeds_squared))

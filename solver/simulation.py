@@ -16,7 +16,13 @@ import numpy as np
 from meshes.circle import create_circle
 from meshes.icosahedral import create_icosahedral_sphere
 from solver.config import MeshSettings, Settings
-from solver.diagnostics import density_diagnostics, total
+from solver.diagnostics import (
+    CLUSTER_THRESHOLD,
+    ClusterCounter,
+    density_diagnostics,
+    max_speed_on_support,
+    total,
+)
 from solver.geometry import SphereGeometry
 from solver.initial import initial_density
 from solver.interaction.direct import evaluate_direct
@@ -54,9 +60,16 @@ class Simulation:
         )
         self.num_owned = self.geometry.num_owned_cells
         self.facet_targets = self.transport.facet_targets(self.geometry.facet_points)
+        self.count_clusters = ClusterCounter(
+            comm, self.geometry.owned_cell_vertices,
+            self.geometry.original_cells[: self.num_owned],
+        )
         num_cells = total(comm, self.num_owned)
         logger.info("mesh: %s with %d cells on %d ranks", settings.mesh.sphere, num_cells,
                     comm.size)
+        if not self.model.has_energy:
+            logger.info("energy and dissipation_rate are left empty: the energy exists only "
+                        "for symmetric A = V (a gradient flow)")
 
     def set_initial_density(self, checkpoint_density=None):
         """Set the initial density of the settings (collective).
@@ -95,21 +108,40 @@ class Simulation:
         sums = self.interaction_sums(self.facet_targets)
         return self.model.velocity(self.facet_targets, sums)
 
+    def _owned_sources(self):
+        owned = self.num_owned
+        return self.geometry.cell_points[:owned], self.owned_density() * self.geometry.cell_sizes[:owned]
+
     def energy(self) -> float:
         """Return the interaction energy of the current density (NaN without one)."""
         if not self.model.has_energy:
             return float("nan")
-        points = self.geometry.cell_points[: self.num_owned]
-        weights = self.owned_density() * self.geometry.cell_sizes[: self.num_owned]
-        sums = self.interaction_sums(points)
-        return total(self.comm, self.model.energy(weights, sums))
+        points, weights = self._owned_sources()
+        return total(self.comm, self.model.energy(weights, self.interaction_sums(points)))
 
     def diagnostics(self) -> dict:
-        """Return mass, energy and density extrema of the current density."""
-        values = density_diagnostics(
-            self.comm, self.owned_density(), self.geometry.cell_sizes[: self.num_owned]
+        """Return every diagnostic of the current density (see solver.diagnostics)."""
+        owned = self.num_owned
+        points, weights = self._owned_sources()
+        density = self.owned_density()
+        values = density_diagnostics(self.comm, density, self.geometry.cell_sizes[:owned], points)
+
+        # One interaction evaluation at the cell points gives E, dE/dt and |v|.
+        sums = self.interaction_sums(points)
+        velocity = self.model.velocity(points, sums)
+        speeds_squared = np.einsum("ij,ij->i", velocity, velocity)
+        if self.model.has_energy:
+            values["energy"] = total(self.comm, self.model.energy(weights, sums))
+            values["dissipation_rate"] = total(
+                self.comm, self.model.dissipation_rate(weights, sums, speeds_squared)
+            )
+        else:
+            values["energy"] = values["dissipation_rate"] = float("nan")
+        values["max_speed_on_support"] = max_speed_on_support(
+            self.comm, density, np.sqrt(speeds_squared)
         )
-        values["energy"] = self.energy()
+        uniform = values["mass"] / total(self.comm, self.geometry.cell_sizes[:owned].sum())
+        values["clusters"] = self.count_clusters(density, CLUSTER_THRESHOLD * uniform)
         return values
 
     def step(self, dt: float) -> int:
