@@ -25,13 +25,6 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the mesh."""
 
 
-def expected_num_cells(mesh: MeshSettings) -> int:
-    """Return the number of cells of the generated mesh described by the settings."""
-    if mesh.sphere == "S1":
-        return mesh.segments
-    return 20 * 4**mesh.level
-
-
 def write_checkpoint(comm, path: Path, mesh: MeshSettings, values, original_cells, time, step):
     """Gather the owned density values on rank 0 and replace the file at path atomically.
 
@@ -56,8 +49,8 @@ def write_checkpoint(comm, path: Path, mesh: MeshSettings, values, original_cell
     os.replace(temporary, path)
 
 
-def read_checkpoint(path, mesh: MeshSettings) -> np.ndarray:
-    """Read a checkpoint (or the one in a results directory) for the given mesh.
+def read_checkpoint(path, mesh: MeshSettings, expected: int) -> np.ndarray:
+    """Read a checkpoint (or the one in a results directory) for a mesh of `expected` cells.
 
     Returns the density by input cell index, shape (num_cells,). Raises
     CheckpointError with the reason and the fix if the file is unreadable,
@@ -86,11 +79,10 @@ def read_checkpoint(path, mesh: MeshSettings) -> np.ndarray:
         )
     sphere = str(contents["sphere"])
     num_cells = int(contents["num_cells"])
-    expected = expected_num_cells(mesh)
     if sphere != mesh.sphere or num_cells != expected:
         raise CheckpointError(
-            f"checkpoint '{path}' is for {sphere} with {num_cells} cells, but the mesh settings "
-            f"give {mesh.sphere} with {expected} cells; use the mesh settings of the run "
+            f"checkpoint '{path}' is for {sphere} with {num_cells} cells, but this run's mesh "
+            f"is {mesh.sphere} with {expected} cells; use the mesh settings of the run "
             "that wrote it"
         )
     density = np.asarray(contents["density"], dtype=np.float64)

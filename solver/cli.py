@@ -11,10 +11,8 @@ import sys
 
 from mpi4py import MPI
 
-from solver.checkpoint import CheckpointError
 from solver.config import ConfigError, load_settings
 from solver.logs import configure_logging
-from solver.output import OutputError
 
 logger = logging.getLogger("solver.cli")
 
@@ -48,12 +46,16 @@ def main(argv=None) -> int:
     comm = MPI.COMM_WORLD
     configure_logging(comm, getattr(logging, args.log_level))
 
-    from solver.stepping import run  # imports DOLFINx, so after argument checks
+    # These import DOLFINx, which takes a while: only after the arguments are valid.
+    from meshes.from_file import MeshFileError
+    from solver.checkpoint import CheckpointError
+    from solver.output import OutputError
+    from solver.stepping import run
 
     try:
         settings = load_settings(args.config)
         summary = run(settings, comm, directory=args.output, overwrite=args.overwrite)
-    except (ConfigError, CheckpointError, OutputError) as error:
+    except (ConfigError, CheckpointError, MeshFileError, OutputError) as error:
         _report(comm, error)
         return INPUT_ERROR
     except RuntimeError as error:

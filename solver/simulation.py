@@ -14,6 +14,7 @@ import logging
 import numpy as np
 
 from meshes.circle import create_circle
+from meshes.from_file import read_sphere_mesh
 from meshes.icosahedral import create_icosahedral_sphere
 from solver.config import MeshSettings, Settings
 from solver.diagnostics import (
@@ -36,6 +37,8 @@ def create_sphere_mesh(comm, settings: MeshSettings):
     """Create the mesh that the mesh settings describe (collective)."""
     if settings.sphere == "S1":
         return create_circle(comm, settings.segments)
+    if settings.file is not None:
+        return read_sphere_mesh(comm, settings.file)
     return create_icosahedral_sphere(comm, settings.level)
 
 
@@ -64,7 +67,8 @@ class Simulation:
             comm, self.geometry.owned_cell_vertices,
             self.geometry.original_cells[: self.num_owned],
         )
-        num_cells = total(comm, self.num_owned)
+        self.num_cells = int(total(comm, self.num_owned))
+        num_cells = self.num_cells
         logger.info("mesh: %s with %d cells on %d ranks", settings.mesh.sphere, num_cells,
                     comm.size)
         if not self.model.has_energy:

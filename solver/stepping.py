@@ -30,12 +30,6 @@ class RunSummary:
     directory: Path
 
 
-def _checkpoint_values(settings: Settings, comm):
-    if settings.initial.type != "file":
-        return None
-    return read_checkpoint(settings.initial.file, settings.mesh)
-
-
 def run(settings: Settings, comm, directory=None, overwrite=False, observers=()) -> RunSummary:
     """Run one experiment and write its results.
 
@@ -49,9 +43,11 @@ def run(settings: Settings, comm, directory=None, overwrite=False, observers=())
     """
     directory = Path(directory if directory is not None else settings.output.directory)
     settings.output.directory = str(directory)
-    checkpoint = _checkpoint_values(settings, comm)
 
     simulation = Simulation(settings, comm)
+    checkpoint = None
+    if settings.initial.type == "file":
+        checkpoint = read_checkpoint(settings.initial.file, settings.mesh, simulation.num_cells)
     simulation.set_initial_density(checkpoint)
     prepare_results_directory(comm, directory, overwrite)
     writer = ResultsWriter(comm, directory, settings, simulation.msh)

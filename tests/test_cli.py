@@ -48,7 +48,7 @@ def test_run_writes_results(comm, shared_tmp_path):
 
     assert (results / "density.pvd").is_file()
     assert (results / "density.xdmf").is_file()
-    density = read_checkpoint(results, load_settings(results / "config.yaml").mesh)
+    density = read_checkpoint(results, load_settings(results / "config.yaml").mesh, 320)
     assert len(density) == 320
     assert density.min() >= 0.0
 

@@ -1,0 +1,87 @@
+"""Triangulated spheres read from a file.
+
+Any surface format that pyvista (VTK) reads works: .vtk, .vtu, .vtp, .ply,
+.stl, .obj, among others. The file must describe a closed triangulated
+surface whose vertices lie on the unit sphere; duplicate points are merged
+and cells are reoriented outward. ``read_sphere_mesh`` is collective: rank 0
+reads and checks the file, and every rank raises the same MeshFileError if
+the file is unusable.
+"""
+
+import numpy as np
+
+from meshes.dolfinx_compat import create_simplex_mesh
+from meshes.icosahedral import orient_outward
+
+RADIUS_TOLERANCE = 1e-6
+"""Largest accepted | |x| - 1 | of a vertex."""
+
+
+class MeshFileError(ValueError):
+    """A mesh file that cannot be used; the message names the problem and the fix."""
+
+
+def sphere_arrays_from_file(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read and check a sphere mesh file; return vertices (n, 3) and outward cells (m, 3)."""
+    import pyvista
+
+    try:
+        data = pyvista.read(str(path))
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        raise MeshFileError(f"cannot read mesh file '{path}': {error}; give a surface mesh "
+                            "that pyvista reads (.vtk, .vtu, .vtp, .ply, .stl, .obj)") from None
+    if isinstance(data, pyvista.MultiBlock):
+        data = data.combine()
+    if data is None or data.n_cells == 0:
+        raise MeshFileError(f"mesh file '{path}' contains no cells; give a triangulated sphere")
+    surface = data.extract_surface() if not isinstance(data, pyvista.PolyData) else data
+    if not surface.is_all_triangles:
+        raise MeshFileError(f"mesh file '{path}' has cells that are not triangles; "
+                            "triangulate the surface first")
+    surface = surface.clean()
+    points = np.asarray(surface.points, dtype=np.float64)
+    cells = np.asarray(surface.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
+    check_sphere_arrays(points, cells, str(path))
+    return points, orient_outward(points, cells)
+
+
+def check_sphere_arrays(points: np.ndarray, cells: np.ndarray, name: str):
+    """Raise MeshFileError unless the triangles form a closed mesh of the unit sphere."""
+    if len(cells) < 4 or not np.all(np.isfinite(points)):
+        raise MeshFileError(f"mesh '{name}' has fewer than 4 triangles or non-finite points; "
+                            "give a triangulated sphere")
+    radii = np.linalg.norm(points, axis=1)
+    worst = float(np.abs(radii - 1.0).max())
+    if worst > RADIUS_TOLERANCE:
+        raise MeshFileError(
+            f"mesh '{name}' has vertices off the unit sphere (radii {radii.min():.6g} to "
+            f"{radii.max():.6g}); scale and project the vertices to radius 1"
+        )
+    a, b, c = (points[cells[:, i]] for i in range(3))
+    areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
+    if areas.min() <= 1e-14 * areas.max():
+        raise MeshFileError(f"mesh '{name}' has degenerate triangles of zero area; "
+                            "remove them from the mesh")
+    edges = np.sort(np.concatenate([cells[:, [0, 1]], cells[:, [1, 2]], cells[:, [2, 0]]]),
+                    axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    if np.any(counts != 2):
+        raise MeshFileError(
+            f"mesh '{name}' is not a closed surface: {np.count_nonzero(counts != 2)} edges "
+            "do not belong to exactly two triangles; give a watertight mesh of the sphere"
+        )
+
+
+def read_sphere_mesh(comm, path):
+    """Read a sphere mesh file on rank 0 and distribute it over comm (collective)."""
+    message = None
+    points, cells = np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
+    if comm.rank == 0:
+        try:
+            points, cells = sphere_arrays_from_file(path)
+        except MeshFileError as error:
+            message = str(error)
+    message = comm.bcast(message, root=0)
+    if message is not None:
+        raise MeshFileError(message)
+    return create_simplex_mesh(comm, cells, points, tdim=2, gdim=3)
