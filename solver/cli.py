@@ -1,4 +1,7 @@
-"""The attnflow command line: ``attnflow run CONFIG.yaml [--output DIR]``.
+"""The attnflow command line.
+
+    attnflow run CONFIG.yaml [--output DIR] [--overwrite]
+    attnflow plot RESULTS_DIR
 
 Works the same serially and under ``mpirun -n N attnflow run CONFIG.yaml``.
 Exit status: 0 on success, 2 for invalid input (command line, config, mesh
@@ -37,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--log-level", default="INFO",
                             choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                             help="verbosity of the log on rank 0 (default INFO)")
+    plot_parser = commands.add_parser(
+        "plot", help="write diagnostics.png and density_final.png into a results directory"
+    )
+    plot_parser.add_argument("results", help="results directory of a finished run")
     return parser
 
 
@@ -44,7 +51,9 @@ def main(argv=None) -> int:
     """Run the attnflow command; return its exit status."""
     args = build_parser().parse_args(argv)
     comm = MPI.COMM_WORLD
-    configure_logging(comm, getattr(logging, args.log_level))
+    configure_logging(comm, getattr(logging, getattr(args, "log_level", "INFO")))
+    if args.command == "plot":
+        return _plot(comm, args.results)
 
     # These import DOLFINx, which takes a while: only after the arguments are valid.
     from meshes.from_file import MeshFileError
@@ -62,6 +71,19 @@ def main(argv=None) -> int:
         _report(comm, error)
         return RUN_ERROR
     logger.info("results written to %s", summary.directory)
+    return 0
+
+
+def _plot(comm, directory) -> int:
+    from solver.plots import PlotError, plot_results
+
+    if comm.rank != 0:
+        return 0
+    try:
+        plot_results(directory)
+    except PlotError as error:
+        _report(comm, error)
+        return INPUT_ERROR
     return 0
 
 

@@ -1,0 +1,166 @@
+"""Figures of a results directory: diagnostics over time and the final density.
+
+``plot_results`` reads only files of a finished run (diagnostics.csv and the
+VTK or XDMF density series), so it runs on one process, anywhere.
+"""
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DIAGNOSTIC_PANELS = (
+    ("energy", "energy E"),
+    ("max_density", "max density"),
+    ("order_parameter", "|mean direction|"),
+    ("l2_distance_to_uniform", "L2 distance to uniform"),
+    ("clusters", "clusters"),
+    ("max_speed_on_support", "max |v| on support"),
+)
+
+
+class PlotError(ValueError):
+    """A results directory that cannot be plotted; the message says what is missing."""
+
+
+def read_diagnostics(directory: Path) -> dict:
+    """Return the columns of diagnostics.csv as float arrays (empty cells become NaN)."""
+    path = directory / "diagnostics.csv"
+    if not path.is_file():
+        raise PlotError(f"'{path}' not found; give the results directory of an attnflow run")
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    if not rows:
+        raise PlotError(f"'{path}' has no rows; the run wrote no time step")
+    return {
+        key: np.array([float(row[key]) if row[key] not in ("", None) else np.nan for row in rows])
+        for key in rows[0]
+    }
+
+
+def plot_diagnostics(columns: dict, path: Path):
+    """Save a grid of diagnostics against time to path (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(key, label) for key, label in DIAGNOSTIC_PANELS
+              if key in columns and np.any(np.isfinite(columns[key]))]
+    figure, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(12, 6), squeeze=False)
+    for axis, (key, label) in zip(axes.flat, panels):
+        axis.plot(columns["time"], columns[key])
+        axis.set_xlabel("time")
+        axis.set_ylabel(label)
+        if key == "max_density" and np.nanmax(columns[key]) > 100 * np.nanmin(columns[key]):
+            axis.set_yscale("log")
+    for axis in list(axes.flat)[len(panels):]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def read_final_density(directory: Path):
+    """Return the last time value and its mesh with cell data 'density' (a pyvista dataset)."""
+    import pyvista
+
+    for name in ("density.pvd", "density.xdmf"):
+        path = directory / name
+        if path.is_file():
+            reader = pyvista.get_reader(str(path))
+            if reader.time_values:
+                reader.set_active_time_value(reader.time_values[-1])
+            data = reader.read()
+            if isinstance(data, pyvista.MultiBlock):
+                data = data.combine()
+            if "density" not in data.cell_data:
+                raise PlotError(f"'{path}' has no cell array 'density'")
+            time = reader.time_values[-1] if reader.time_values else 0.0
+            return time, data
+    raise PlotError(f"no density.pvd or density.xdmf in '{directory}'")
+
+
+def plot_density(time: float, data, path: Path):
+    """Save a picture of the density at one time to path (PNG).
+
+    On S^2 the sphere is rendered from the direction of the density's maximum
+    and from the opposite side; on S^1 the density is drawn against the angle.
+    """
+    density = np.asarray(data.cell_data["density"])
+    centers = np.asarray(data.cell_centers().points)
+    if data.get_cell(0).n_points == 2:
+        _plot_circle_density(time, centers, density, path)
+        return
+
+    import pyvista
+
+    data = data.copy()
+    logarithmic = density.max() > 100 * max(density.min(), 1e-300)
+    if logarithmic:
+        floor = density.max() * 1e-8
+        data.cell_data["log10 density"] = np.log10(np.maximum(density, floor))
+    scalars = "log10 density" if logarithmic else "density"
+    peak = centers[np.argmax(density)]
+    peak = peak / np.linalg.norm(peak)
+    plotter = pyvista.Plotter(off_screen=True, shape=(1, 2), window_size=(1200, 600))
+    for column, direction in enumerate((peak, -peak)):
+        plotter.subplot(0, column)
+        # NOTE: no scalar bar. With DOLFINx imported in the same process, the pip VTK
+        # (9.7) aborts inside the scalar bar's label formatting (std::regex).
+        plotter.add_mesh(data, scalars=scalars, cmap="viridis", show_edges=False,
+                         show_scalar_bar=False)
+        plotter.camera_position = [tuple(4.0 * direction), (0, 0, 0), _up_vector(direction)]
+        plotter.add_text("toward the maximum" if column == 0 else "opposite side", font_size=10)
+    scale = "logarithmic" if logarithmic else "linear"
+    plotter.subplot(0, 0)
+    plotter.add_text(
+        f"t = {time:g}   density {density.min():.3g} (dark) to {density.max():.3g} (yellow), "
+        f"{scale} colour scale",
+        position="lower_left", font_size=9,
+    )
+    plotter.screenshot(str(path))
+    plotter.close()
+
+
+def _up_vector(direction):
+    axis = np.array([0.0, 0.0, 1.0])
+    if abs(np.dot(axis, direction)) > 0.9:
+        axis = np.array([0.0, 1.0, 0.0])
+    return tuple(axis)
+
+
+def _plot_circle_density(time, centers, density, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    angle = np.mod(np.arctan2(centers[:, 1], centers[:, 0]), 2 * np.pi)
+    order = np.argsort(angle)
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot(angle[order], density[order])
+    axis.set_xlabel("angle phi from e_1")
+    axis.set_ylabel("density")
+    axis.set_title(f"t = {time:g}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def plot_results(directory) -> list[Path]:
+    """Write diagnostics.png and density_final.png into a results directory; return their paths."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PlotError(f"results directory '{directory}' not found")
+    columns = read_diagnostics(directory)
+    time, data = read_final_density(directory)
+    written = [directory / "diagnostics.png", directory / "density_final.png"]
+    plot_diagnostics(columns, written[0])
+    plot_density(time, data, written[1])
+    for path in written:
+        logger.info("wrote %s", path)
+    return written

@@ -1,0 +1,33 @@
+"""attnflow plot: figures from a finished run on S^2 and S^1."""
+
+import pytest
+from mpi4py import MPI
+
+from solver.cli import INPUT_ERROR, main
+from solver.stepping import run
+from support import make_settings
+
+pytestmark = pytest.mark.serial
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("mesh", [{"level": 2}, {"sphere": "S1", "segments": 64}])
+def test_plot_writes_figures(tmp_path, mesh):
+    settings = make_settings(
+        mesh=mesh, model={"beta": 3.0},
+        initial={"perturbation": {"kind": "random", "amplitude": 0.3}},
+        time={"dt": 0.5, "t_end": 1.0},
+    )
+    directory = tmp_path / "results"
+    run(settings, MPI.COMM_SELF, directory=directory)
+    assert main(["plot", str(directory)]) == 0
+    for name in ("diagnostics.png", "density_final.png"):
+        data = (directory / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE), name
+        assert len(data) > 5000, name
+
+
+def test_plot_missing_directory(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "absent")]) == INPUT_ERROR
+    assert "not found" in capsys.readouterr().err
