@@ -2,7 +2,7 @@
 
 The rest of the project imports DOLFINx objects through the functions here and
 reads as if there were a single DOLFINx. Each function documents the versions
-whose behaviour it bridges. None of them is collective unless it says so.
+whose behaviour it bridges. None of them is collective unless its docstring states it.
 """
 
 import dolfinx

@@ -54,7 +54,7 @@ def read_checkpoint(path, mesh: MeshSettings, expected: int) -> np.ndarray:
 
     Returns the density by input cell index, shape (num_cells,). Raises
     CheckpointError with the reason and the fix if the file is unreadable,
-    incomplete, for another mesh, or holds negative or non-finite values.
+    incomplete, for another mesh, or contains negative or non-finite values.
     """
     path = Path(path)
     if path.is_dir():

@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class MeshSettings:
-    """Which sphere and how fine."""
+    """Sphere and mesh resolution."""
 
     sphere: str = "S2"
     level: int = 4
@@ -43,8 +43,8 @@ class ModelSettings:
     """Attention matrices, temperature, normalization, direction and noise.
 
     Matrices stay as given in the YAML (a name, a number, a diagonal or a full
-    matrix) so that the resolved config reads like the input; ``matrices``
-    turns them into arrays.
+    matrix), so the resolved config reads like the input. ``matrices`` turns
+    them into arrays.
     """
 
     beta: float = 1.0
@@ -101,7 +101,7 @@ class TimeSettings:
 
 @dataclass
 class OutputSettings:
-    """Where results go, how often and in which formats."""
+    """Results directory, output frequency and file formats."""
 
     directory: str = "results/default"
     every: int = 1
@@ -110,7 +110,7 @@ class OutputSettings:
 
 @dataclass
 class InteractionSettings:
-    """How Z and H are computed."""
+    """Method and accuracy of the interaction sums Z and H."""
 
     method: str = "direct"
     tolerance: float = 1e-10

@@ -1,8 +1,8 @@
 """Diagnostics of a density: the columns of diagnostics.csv.
 
 Every function here is collective: it reduces over the owned cells of all
-ranks. Arrays passed in hold the owned cells of this rank unless a
-docstring says otherwise.
+ranks. Arrays passed in contain the owned cells of this rank unless a
+docstring states otherwise.
 """
 
 import numpy as np
@@ -79,7 +79,7 @@ class ClusterCounter:
     """Counts clusters: connected groups of cells above a density threshold.
 
     Two cells are connected when they share a vertex. Counting needs the
-    whole mesh, so rank 0 holds the cell adjacency (built once) and receives
+    whole mesh, so rank 0 stores the cell adjacency (built once) and receives
     the density at every call. Creating the counter and calling it are
     collective.
     """

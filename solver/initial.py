@@ -47,7 +47,7 @@ def harmonic(l: int, m: int, points: np.ndarray) -> np.ndarray:
 
 
 def _random_field(settings: PerturbationSettings, points: np.ndarray) -> np.ndarray:
-    """A smooth random field: modes of degree 1 to settings.degree with normal coefficients."""
+    """Evaluate a smooth random field: modes of degree 1 to settings.degree, normal coefficients."""
     rng = np.random.default_rng(settings.seed)
     field = np.zeros(len(points))
     for l in range(1, settings.degree + 1):  # noqa: E741
@@ -86,7 +86,7 @@ def _von_mises_fisher_mixture(bumps, points: np.ndarray) -> np.ndarray:
     for bump in bumps:
         direction = np.asarray(bump.direction) / np.linalg.norm(bump.direction)
         kappa = bump.concentration
-        # exp(kappa (mu.x - 1)) times the normalization, written so it never overflows.
+        # exp(kappa (mu.x - 1)) <= 1, and the normalization uses expm1 and i0e, so nothing overflows.
         if kappa == 0.0:
             normalization = 1.0 / (2 * math.pi if dim == 2 else 4 * math.pi)
         elif dim == 3:

@@ -34,7 +34,7 @@ RESULT_MARKERS = ("config.yaml", "diagnostics.csv")
 
 
 class OutputError(RuntimeError):
-    """The results directory cannot be used; the message says why and what to do."""
+    """The results directory cannot be used; the message gives the reason and the fix."""
 
 
 def prepare_results_directory(comm, directory: Path, overwrite: bool):

@@ -23,7 +23,7 @@ DIAGNOSTIC_PANELS = (
 
 
 class PlotError(ValueError):
-    """A results directory that cannot be plotted; the message says what is missing."""
+    """A results directory that cannot be plotted; the message names what is missing."""
 
 
 def read_diagnostics(directory: Path) -> dict:
@@ -88,7 +88,7 @@ def plot_density(time: float, data, path: Path):
     """Save a picture of the density at one time to path (PNG).
 
     On S^2 the sphere is rendered from the direction of the density's maximum
-    and from the opposite side; on S^1 the density is drawn against the angle.
+    and from the opposite side. On S^1 the density is drawn against the angle.
     """
     density = np.asarray(data.cell_data["density"])
     centers = np.asarray(data.cell_centers().points)

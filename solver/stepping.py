@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class RunSummary:
-    """What a finished run did."""
+    """Summary of a finished run: steps, end time, stop reason, results directory."""
 
     steps: int
     time: float

@@ -12,9 +12,9 @@ for every DG0 test function w, where [.] is the jump '+' minus '-' and d is
 the distance between the centroids of the two cells of a facet. The upwind
 flux F = max(u.n_e, 0) rho('+') + min(u.n_e, 0) rho('-') uses a single
 facet normal n_e = (n('+') - n('-')) / |n('+') - n('-')|. On a triangulated
-sphere the co-normals of the two cells of an edge are not exactly opposite;
-n_e is the same vector whichever cell DOLFINx calls '+', so each facet carries
-one flux, mass is conserved to round-off and the result does not depend on
+sphere the co-normals of the two cells of an edge are not exactly opposite.
+n_e is the same vector whichever cell DOLFINx calls '+'. So each facet carries
+one flux, mass is conserved to round-off, and the result does not depend on
 the partition. The matrix is an M-matrix (positive diagonal, nonpositive
 off-diagonal entries, zero column sums in the flux part), so rho^n >= 0 gives
 rho^{n+1} >= 0 for every dt.
@@ -48,8 +48,8 @@ class TransportSolver:
     """Forms, matrix and KSP of the implicit transport(-diffusion) step.
 
     Attributes:
-        density: The DG0 density, named "density"; holds rho^n before a step
-            and rho^{n+1} after it.
+        density: The DG0 density, named "density": rho^n before a step and
+            rho^{n+1} after it.
         velocity: Velocity at facet midpoints.
     """
 

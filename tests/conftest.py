@@ -1,8 +1,8 @@
 """Fixtures shared by the suite, which runs both serially and under mpirun.
 
-Under mpirun every rank runs every test; tests that start processes or tools
-of their own carry the ``serial`` marker and are skipped on more than one
-rank.
+Under mpirun every rank runs every test. Tests that start processes or tools
+of their own carry the ``serial`` marker, so they are skipped on more than
+one rank.
 """
 
 import gc
@@ -20,7 +20,7 @@ def comm():
 
 @pytest.fixture
 def shared_tmp_path(tmp_path, comm) -> Path:
-    """A temporary directory that every rank sees: rank 0's tmp_path."""
+    """Return rank 0's tmp_path on every rank, a directory all ranks can use."""
     return Path(comm.bcast(str(tmp_path), root=0))
 
 
