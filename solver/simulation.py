@@ -28,6 +28,7 @@ from solver.geometry import SphereGeometry
 from solver.initial import initial_density
 from solver.interaction.direct import evaluate_direct
 from solver.model import AttentionModel
+from solver.timing import PhaseTimer
 from solver.transport import TransportSolver
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Simulation:
     def __init__(self, settings: Settings, comm):
         self.settings = settings
         self.comm = comm
+        self.timer = PhaseTimer()
         self.msh = create_sphere_mesh(comm, settings.mesh)
         self.geometry = SphereGeometry(self.msh)
         self.model = AttentionModel.from_settings(settings)
@@ -109,7 +111,8 @@ class Simulation:
 
     def velocity_at_facets(self) -> np.ndarray:
         """Return the velocity of the current density at this rank's owned facets."""
-        sums = self.interaction_sums(self.facet_targets)
+        with self.timer.phase("interaction"):
+            sums = self.interaction_sums(self.facet_targets)
         return self.model.velocity(self.facet_targets, sums)
 
     def _owned_sources(self):
@@ -125,6 +128,10 @@ class Simulation:
 
     def diagnostics(self) -> dict:
         """Return every diagnostic of the current density (see solver.diagnostics)."""
+        with self.timer.phase("diagnostics"):
+            return self._diagnostics()
+
+    def _diagnostics(self) -> dict:
         owned = self.num_owned
         points, weights = self._owned_sources()
         density = self.owned_density()
@@ -151,4 +158,4 @@ class Simulation:
     def step(self, dt: float) -> int:
         """Advance the density by one semi-implicit step; return KSP iterations."""
         self.transport.set_velocity(self.velocity_at_facets())
-        return self.transport.step(dt)
+        return self.transport.step(dt, self.timer)

@@ -101,6 +101,8 @@ def _time_loop(settings, simulation, writer, observers) -> RunSummary:
                                f"time, below time.steady_tolerance = {steady_tolerance:g}")
 
     logger.info("stopped after %d steps at t = %.6g: %s", step, t, stop_reason)
+    for name, (calls, seconds) in simulation.timer.report(simulation.comm).items():
+        logger.info("time in %-12s %8.3f s over %d calls (slowest rank)", name, seconds, calls)
     return RunSummary(steps=step, time=t, stop_reason=stop_reason, directory=Path())
 
 

@@ -38,6 +38,7 @@ from meshes.dolfinx_compat import (
     function_space,
     petsc_vector,
 )
+from solver.timing import PhaseTimer
 
 logger = logging.getLogger(__name__)
 
@@ -141,19 +142,22 @@ class TransportSolver:
         array[self.facet_dof[self.owned_facets]] = values
         self.velocity.x.scatter_forward()
 
-    def step(self, dt: float) -> int:
+    def step(self, dt: float, timer: PhaseTimer | None = None) -> int:
         """Advance density by one step of size dt; return the KSP iteration count."""
+        timer = timer or PhaseTimer()
         self.dt.value = dt
         self.previous.x.array[:] = self.density.x.array
 
-        assemble_matrix_into(self.matrix, self.a)
-        with self.rhs.localForm() as local:
-            local.set(0.0)
-        dolfinx.fem.petsc.assemble_vector(self.rhs, self.L)
-        self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        with timer.phase("assembly"):
+            assemble_matrix_into(self.matrix, self.a)
+            with self.rhs.localForm() as local:
+                local.set(0.0)
+            dolfinx.fem.petsc.assemble_vector(self.rhs, self.L)
+            self.rhs.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
 
-        self.ksp.setOperators(self.matrix)
-        self.ksp.solve(self.rhs, petsc_vector(self.density))
+        with timer.phase("solve"):
+            self.ksp.setOperators(self.matrix)
+            self.ksp.solve(self.rhs, petsc_vector(self.density))
         reason = self.ksp.getConvergedReason()
         if reason < 0:
             raise RuntimeError(
