@@ -60,11 +60,12 @@ def main(argv=None) -> int:
     from solver.checkpoint import CheckpointError
     from solver.output import OutputError
     from solver.stepping import run
+    from solver.transport import MeshQualityError
 
     try:
         settings = load_settings(args.config)
         summary = run(settings, comm, directory=args.output, overwrite=args.overwrite)
-    except (ConfigError, CheckpointError, MeshFileError, OutputError) as error:
+    except (ConfigError, CheckpointError, MeshFileError, MeshQualityError, OutputError) as error:
         _report(comm, error)
         return INPUT_ERROR
     except RuntimeError as error:

@@ -9,7 +9,8 @@ intervals). With the velocity frozen at rho^n, backward Euler gives
         = int rho^n w / dt dx
 
 for every DG0 test function w, where [.] is the jump '+' minus '-' and d is
-the distance between the centroids of the two cells of a facet. The upwind
+the distance between the circumcentres of the two cells of a facet, measured
+through the facet (the two-point flux of the Voronoi-Delaunay dual). The upwind
 flux F = max(u.n_e, 0) rho('+') + min(u.n_e, 0) rho('-') uses a single
 facet normal n_e = (n('+') - n('-')) / |n('+') - n('-')|. On a triangulated
 sphere the co-normals of the two cells of an edge are not exactly opposite.
@@ -45,6 +46,10 @@ logger = logging.getLogger(__name__)
 OPTIONS_PREFIX = "attnflow_transport_"
 
 
+class MeshQualityError(ValueError):
+    """A mesh that the requested discretization cannot use; the message gives the fix."""
+
+
 class TransportSolver:
     """Forms, matrix and KSP of the implicit transport(-diffusion) step.
 
@@ -54,7 +59,8 @@ class TransportSolver:
         velocity: Velocity at facet midpoints.
     """
 
-    def __init__(self, msh, dt: float, diffusion: float, petsc_options: dict):
+    def __init__(self, msh, dt: float, diffusion: float, petsc_options: dict,
+                 facet_dual_distances: np.ndarray | None = None):
         self.msh = msh
         tdim = msh.topology.dim
         gdim = tdim + 1
@@ -68,23 +74,31 @@ class TransportSolver:
         self.dt = dolfinx.fem.Constant(msh, PETSc.ScalarType(dt))
         self.diffusion = diffusion
 
-        self._map_facet_dofs()
+        self.facet_dof, self.owned_facets = _map_facet_dofs(msh, self.facets)
+        self.dual_distance = None
+        if diffusion > 0.0:
+            if facet_dual_distances is None:
+                raise ValueError("diffusion > 0 needs the facet dual distances")
+            scalar_space = function_space(msh, facet_family, 1)
+            self.dual_distance = dolfinx.fem.Function(scalar_space)
+            scalar_dof, owned = _map_facet_dofs(msh, scalar_space)
+            tdim = msh.topology.dim
+            cells_per_facet = np.bincount(
+                connectivity_array(msh, tdim, tdim - 1).ravel(), minlength=len(scalar_dof)
+            )
+            if msh.comm.allreduce(bool(np.any(cells_per_facet[owned] != 2))):
+                raise RuntimeError("an owned facet lacks a local cell; the mesh needs "
+                                   "shared-facet ghosting for the diffusion flux")
+            if msh.comm.allreduce(bool(np.any(facet_dual_distances[owned] <= 0.0))):
+                raise MeshQualityError(
+                    "model.diffusion > 0 needs a Delaunay mesh (the two angles opposite each "
+                    "edge sum to less than 180 degrees), and this mesh is not; refine or "
+                    "flip its edges, or set model.diffusion to 0"
+                )
+            self.dual_distance.x.array[scalar_dof[owned]] = facet_dual_distances[owned]
+            self.dual_distance.x.scatter_forward()
         self._build_forms(gdim)
         self._build_solver(petsc_options)
-
-    def _map_facet_dofs(self):
-        """Link each facet to its velocity dof (block index)."""
-        tdim = self.msh.topology.dim
-        cell_facets = connectivity_array(self.msh, tdim, tdim - 1)
-        dofs = cell_dofs(self.facets)
-        num_cells = dofs.shape[0]
-        num_facets = connectivity_array(self.msh, tdim - 1, 0).shape[0]
-        self.facet_dof = np.full(num_facets, -1, dtype=np.int64)
-        self.facet_dof[cell_facets[:num_cells].ravel()] = dofs.ravel()
-        owned_dofs = self.facets.dofmap.index_map.size_local
-        self.owned_facets = np.flatnonzero(
-            (self.facet_dof >= 0) & (self.facet_dof < owned_dofs)
-        )
 
     def _build_forms(self, gdim: int):
         msh = self.msh
@@ -102,12 +116,9 @@ class TransportSolver:
         flux = outflow * rho("+") + inflow * rho("-")
 
         a = rho * w / self.dt * dx + flux * ufl.jump(w) * dS
-        if self.diffusion > 0.0:
-            centroids = dolfinx.fem.Function(function_space(msh, "DG", 0, shape=(gdim,)))
-            centroids.interpolate(lambda x: x[:gdim])
-            distance = ufl.sqrt(ufl.dot(ufl.jump(centroids), ufl.jump(centroids)))
+        if self.dual_distance is not None:
             eps = dolfinx.fem.Constant(msh, PETSc.ScalarType(self.diffusion))
-            a += eps * ufl.jump(rho) * ufl.jump(w) / distance * dS
+            a += eps * ufl.jump(rho) * ufl.jump(w) / ufl.avg(self.dual_distance) * dS
         L = self.previous * w / self.dt * dx
 
         self.a = dolfinx.fem.form(a)
@@ -166,3 +177,21 @@ class TransportSolver:
             )
         self.density.x.scatter_forward()
         return self.ksp.getIterationNumber()
+
+
+def _map_facet_dofs(msh, space) -> tuple[np.ndarray, np.ndarray]:
+    """Link each facet to its dof (block index) in a space with one dof per facet.
+
+    Returns the dof of every local facet, shape (num_facets,), and the facets
+    whose dof this rank owns.
+    """
+    tdim = msh.topology.dim
+    cell_facets = connectivity_array(msh, tdim, tdim - 1)
+    dofs = cell_dofs(space)
+    num_cells = dofs.shape[0]
+    num_facets = connectivity_array(msh, tdim - 1, 0).shape[0]
+    facet_dof = np.full(num_facets, -1, dtype=np.int64)
+    facet_dof[cell_facets[:num_cells].ravel()] = dofs.ravel()
+    owned_dofs = space.dofmap.index_map.size_local
+    owned_facets = np.flatnonzero((facet_dof >= 0) & (facet_dof < owned_dofs))
+    return facet_dof, owned_facets
