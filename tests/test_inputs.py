@@ -146,3 +146,46 @@ def test_checkpoint_density_by_position(comm, shared_tmp_path):
     simulation.set_initial_density(values)
     gathered = gather_by_input_index(comm, simulation)
     assert np.allclose(gathered / gathered[0], values / values[0], rtol=1e-14, atol=0)
+
+
+def flipped_edge_sphere():
+    """Return an icosahedral sphere of level 1 with one edge flipped: not Delaunay."""
+    points, cells = icosahedral_sphere_arrays(1)
+    first = cells[0]
+    a, b, c = first
+    for index, other in enumerate(cells[1:], start=1):
+        if a in other and b in other:
+            d = next(vertex for vertex in other if vertex not in (a, b))
+            cells = cells.copy()
+            cells[0] = [a, d, c]
+            cells[index] = [d, b, c]
+            return points, cells
+    raise AssertionError("no neighbour across edge (a, b)")
+
+
+def test_diffusion_rejects_non_delaunay_mesh(comm, shared_tmp_path, capsys):
+    points, cells = flipped_edge_sphere()
+    mesh_path = shared_tmp_path / "flipped.vtk"
+    config = shared_tmp_path / "flipped.yaml"
+    if comm.rank == 0:
+        write_surface(mesh_path, points, cells)
+        config.write_text(f"mesh: {{file: {mesh_path}}}\nmodel: {{diffusion: 0.1}}\n"
+                          "time: {dt: 0.1, t_end: 0.2}\n")
+    comm.Barrier()
+    results = shared_tmp_path / "never"
+    assert main(["run", str(config), "--output", str(results)]) == INPUT_ERROR
+    assert not results.exists()
+    if comm.rank == 0:
+        assert "Delaunay" in capsys.readouterr().err
+
+
+def test_non_delaunay_mesh_runs_without_diffusion(comm, shared_tmp_path):
+    points, cells = flipped_edge_sphere()
+    mesh_path = shared_tmp_path / "flipped.vtk"
+    if comm.rank == 0:
+        write_surface(mesh_path, points, cells)
+    comm.Barrier()
+    simulation = Simulation(make_settings(mesh={"file": str(mesh_path)}), comm)
+    simulation.set_initial_density()
+    simulation.step(0.1)
+    assert simulation.diagnostics()["min_density"] >= 0.0
