@@ -112,7 +112,7 @@ class OutputSettings:
 class InteractionSettings:
     """Method and accuracy of the interaction sums Z and H."""
 
-    method: str = "direct"
+    method: str = "auto"
     tolerance: float = 1e-10
 
 
@@ -388,6 +388,9 @@ def settings_from_dict(data: dict) -> Settings:
     settings.interaction.tolerance = _number(
         "interaction.tolerance", settings.interaction.tolerance, positive=True
     )
+    if not 1e-12 <= settings.interaction.tolerance <= 1e-2:
+        _fail("interaction.tolerance", settings.interaction.tolerance,
+              "a number from 1e-12 (the accuracy limit of the transforms) to 1e-2")
     _check_solver(settings.solver)
     return settings
 

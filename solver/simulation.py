@@ -16,7 +16,7 @@ import numpy as np
 from meshes.circle import create_circle
 from meshes.from_file import read_sphere_mesh
 from meshes.icosahedral import create_icosahedral_sphere
-from solver.config import MeshSettings, Settings
+from solver.config import ConfigError, MeshSettings, Settings
 from solver.diagnostics import (
     CLUSTER_THRESHOLD,
     ClusterCounter,
@@ -26,7 +26,7 @@ from solver.diagnostics import (
 )
 from solver.geometry import SphereGeometry
 from solver.initial import initial_density
-from solver.interaction.direct import evaluate_direct
+from solver.interaction.select import create_interaction
 from solver.model import AttentionModel
 from solver.timing import PhaseTimer
 from solver.transport import TransportSolver
@@ -61,7 +61,8 @@ class Simulation:
         self.geometry = SphereGeometry(self.msh)
         self.model = AttentionModel.from_settings(settings)
         self.transport = TransportSolver(
-            self.msh, settings.time.dt, settings.model.diffusion, settings.solver.petsc_options
+            self.msh, settings.time.dt, settings.model.diffusion, settings.solver.petsc_options,
+            self.geometry.facet_dual_distances,
         )
         self.num_owned = self.geometry.num_owned_cells
         self.facet_targets = self.transport.facet_targets(self.geometry.facet_points)
@@ -73,9 +74,23 @@ class Simulation:
         num_cells = self.num_cells
         logger.info("mesh: %s with %d cells on %d ranks", settings.mesh.sphere, num_cells,
                     comm.size)
+        self.interaction = self._create_interaction()
+        logger.info("%s", self.interaction.description)
         if not self.model.has_energy:
             logger.info("energy and dissipation_rate are left empty: the energy exists only "
                         "for symmetric A = V (a gradient flow)")
+
+    def _create_interaction(self):
+        # Targets per step: the facets (velocity) and the cells (diagnostics).
+        num_targets = self.num_cells + int(total(self.comm, len(self.facet_targets)))
+        try:
+            return create_interaction(
+                self.settings.interaction.method, self.model.beta, self.model.A,
+                self.model.dimension, self.num_cells, num_targets,
+                tolerance=self.settings.interaction.tolerance,
+            )
+        except ValueError as error:
+            raise ConfigError(f"invalid interaction settings: {error}") from None
 
     def set_initial_density(self, checkpoint_density=None):
         """Set the initial density of the settings (collective).
@@ -107,7 +122,7 @@ class Simulation:
         """Return Z and H at this rank's targets from the current density (collective)."""
         sources = self.geometry.cell_points[: self.num_owned]
         weights = self.owned_density() * self.geometry.cell_sizes[: self.num_owned]
-        return evaluate_direct(self.comm, targets, sources, weights, self.model.beta, self.model.A)
+        return self.interaction.evaluate(self.comm, targets, sources, weights)
 
     def velocity_at_facets(self) -> np.ndarray:
         """Return the velocity of the current density at this rank's owned facets."""

@@ -19,8 +19,12 @@ def deep_update(base: dict, changes: dict) -> dict:
 
 
 def make_settings(**sections):
-    """Return validated settings from keyword sections, e.g. model={"beta": 2.0}."""
-    base = {"time": {"dt": 0.1, "t_end": 1.0}}
+    """Return validated settings from keyword sections, e.g. model={"beta": 2.0}.
+
+    The interaction defaults to the direct sum, exact to round-off, because
+    many tests compare with facts that hold to round-off.
+    """
+    base = {"time": {"dt": 0.1, "t_end": 1.0}, "interaction": {"method": "direct"}}
     return settings_from_dict(deep_update(base, sections))
 
 
