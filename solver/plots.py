@@ -5,7 +5,9 @@ VTK or XDMF density series), so it runs on one process, anywhere.
 """
 
 import csv
+import ctypes.util
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,17 @@ DIAGNOSTIC_PANELS = (
 
 class PlotError(ValueError):
     """A results directory that cannot be plotted; the message names what is missing."""
+
+
+def rendering_available() -> bool:
+    """Return whether VTK can render off screen here (EGL, OSMesa or an X display).
+
+    Without any of them the pip VTK wheels crash with a segmentation fault
+    instead of raising, so the check must come first.
+    """
+    if os.environ.get("DISPLAY"):
+        return True
+    return any(ctypes.util.find_library(name) for name in ("EGL", "OSMesa"))
 
 
 def read_diagnostics(directory: Path) -> dict:
@@ -98,6 +111,9 @@ def plot_density(time: float, data, path: Path):
 
     import pyvista
 
+    if not rendering_available():
+        raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
+                        "libegl-mesa0 libgl1-mesa-dri) or an X display")
     data = data.copy()
     logarithmic = density.max() > 100 * max(density.min(), 1e-300)
     if logarithmic:
@@ -158,6 +174,9 @@ def plot_results(directory) -> list[Path]:
         raise PlotError(f"results directory '{directory}' not found")
     columns = read_diagnostics(directory)
     time, data = read_final_density(directory)
+    if data.get_cell(0).n_points != 2 and not rendering_available():
+        raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
+                        "libegl-mesa0 libgl1-mesa-dri) or an X display; nothing was written")
     written = [directory / "diagnostics.png", directory / "density_final.png"]
     plot_diagnostics(columns, written[0])
     plot_density(time, data, written[1])

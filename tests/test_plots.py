@@ -3,6 +3,7 @@
 import pytest
 from mpi4py import MPI
 
+import solver.plots
 from solver.cli import INPUT_ERROR, main
 from solver.stepping import run
 from support import make_settings
@@ -12,15 +13,22 @@ pytestmark = pytest.mark.serial
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("mesh", [{"level": 2}, {"sphere": "S1", "segments": 64}])
-def test_plot_writes_figures(tmp_path, mesh):
+def short_run(directory, mesh):
     settings = make_settings(
         mesh=mesh, model={"beta": 3.0},
         initial={"perturbation": {"kind": "random", "amplitude": 0.3}},
         time={"dt": 0.5, "t_end": 1.0},
     )
-    directory = tmp_path / "results"
     run(settings, MPI.COMM_SELF, directory=directory)
+
+
+@pytest.mark.parametrize("mesh", [{"level": 2}, {"sphere": "S1", "segments": 64}])
+def test_plot_writes_figures(tmp_path, mesh):
+    if "level" in mesh and not solver.plots.rendering_available():
+        pytest.skip("no off-screen rendering (apt-get install libegl1 libegl-mesa0 "
+                    "libgl1-mesa-dri)")
+    directory = tmp_path / "results"
+    short_run(directory, mesh)
     assert main(["plot", str(directory)]) == 0
     for name in ("diagnostics.png", "density_final.png"):
         data = (directory / name).read_bytes()
@@ -31,3 +39,12 @@ def test_plot_writes_figures(tmp_path, mesh):
 def test_plot_missing_directory(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "absent")]) == INPUT_ERROR
     assert "not found" in capsys.readouterr().err
+
+
+def test_plot_without_rendering_writes_nothing(tmp_path, monkeypatch, capsys):
+    directory = tmp_path / "results"
+    short_run(directory, {"level": 1})
+    monkeypatch.setattr(solver.plots, "rendering_available", lambda: False)
+    assert main(["plot", str(directory)]) == INPUT_ERROR
+    assert "EGL" in capsys.readouterr().err
+    assert not (directory / "diagnostics.png").exists()
