@@ -1,13 +1,15 @@
 """Benchmark of whole time steps of the solver, phase by phase (not a test).
 
-For each icosahedral level, builds the problem of experiments/default.yaml on
-that mesh (D = I, beta = 1, ascent, random perturbation; the interaction
-method chosen by "auto") and times a few steps after one warm-up step. A step
+For each icosahedral level and inverse temperature, builds the problem of
+experiments/default.yaml on that mesh and with that beta (D = I, ascent,
+random perturbation, the interaction method chosen by "auto") and times a
+few steps after one warm-up step. A step
 is the velocity (interaction at the facets), the assembly and the solve of
 the transport problem, and the diagnostics of the new density (one more
 interaction at the cells, reductions and the cluster count). Each phase time
 is the maximum over the ranks, per step. Memory is the peak resident set
-size of the largest rank.
+size of the largest rank over the process so far; levels run in ascending
+order, so it is the peak of that row's level.
 
     .venv/bin/python benchmarks/time_step.py --levels 5 6 7 8
     mpirun -n 2 .venv/bin/python benchmarks/time_step.py --levels 5 6 7 8
@@ -42,10 +44,11 @@ ITERATIVE_OPTIONS = {
 }
 
 
-def measure(comm, level: int, steps: int, solver: str) -> dict:
+def measure(comm, level: int, steps: int, solver: str, beta: float) -> dict:
     """Time `steps` steps at one level (collective); return one table row."""
     settings = load_settings(REPOSITORY / "experiments" / "default.yaml")
     settings.mesh.level = level
+    settings.model.beta = beta
     if solver == "gmres":
         settings.solver.petsc_options = dict(ITERATIVE_OPTIONS)
 
@@ -73,6 +76,7 @@ def measure(comm, level: int, steps: int, solver: str) -> dict:
     peak_kib = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, op=MPI.MAX)
     return {
         "level": level,
+        "beta": beta,
         "cells": simulation.num_cells,
         "ranks": comm.size,
         "solver": solver,
@@ -89,15 +93,16 @@ def write_table():
     rows = []
     for path in sorted(RESULTS.glob("time_step-np*.json")):
         rows.extend(json.loads(path.read_text())["rows"])
-    rows.sort(key=lambda row: (row["level"], row["solver"], row["ranks"]))
+    rows.sort(key=lambda row: (row["beta"], row["level"], row["solver"], row["ranks"]))
     lines = [
-        "| level | cells | ranks | solve | step (s) | interaction | assembly | solve | "
+        "| beta | level | cells | ranks | solve | step (s) | interaction | assembly | solve | "
         "diagnostics | setup (s) | peak memory per rank (MiB) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['level']} | {row['cells']} | {row['ranks']} | {row['solver']} | "
+            f"| {row['beta']:g} | {row['level']} | {row['cells']} | {row['ranks']} | "
+            f"{row['solver']} | "
             f"{row['step_seconds']:.3g} | {row['interaction_seconds']:.3g} | "
             f"{row['assembly_seconds']:.3g} | {row['solve_seconds']:.3g} | "
             f"{row['diagnostics_seconds']:.3g} | {row['setup_seconds']:.3g} | "
@@ -114,20 +119,25 @@ def main():
     parser.add_argument("--solvers", nargs="+", default=["gmres", "lu"],
                         choices=["gmres", "lu"],
                         help="transport solvers: gmres (block-Jacobi ILU) and/or lu (MUMPS)")
+    parser.add_argument("--beta", type=float, nargs="+", default=[1.0, 10.0],
+                        help="inverse temperatures to time, with D = I (default 1 10)")
     parser.add_argument("--max-lu-level", type=int, default=7,
                         help="skip the LU solve above this level (default 7)")
     args = parser.parse_args()
 
     comm = MPI.COMM_WORLD
     rows = []
+    # Levels ascend in the outer loop, so each row's peak memory (of the process so
+    # far) belongs to its own level.
     for level in args.levels:
-        for solver in args.solvers:
-            if solver == "lu" and level > args.max_lu_level:
-                continue
-            row = measure(comm, level, args.steps, solver)
-            rows.append(row)
-            if comm.rank == 0:
-                print(json.dumps(row), flush=True)
+        for beta in args.beta:
+            for solver in args.solvers:
+                if solver == "lu" and level > args.max_lu_level:
+                    continue
+                row = measure(comm, level, args.steps, solver, beta)
+                rows.append(row)
+                if comm.rank == 0:
+                    print(json.dumps(row), flush=True)
     if comm.rank == 0:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"time_step-np{comm.size}.json"
