@@ -8,8 +8,8 @@ is the velocity (interaction at the facets), the assembly and the solve of
 the transport problem, and the diagnostics of the new density (one more
 interaction at the cells, reductions and the cluster count). Each phase time
 is the maximum over the ranks, per step. Memory is the peak resident set
-size of the largest rank over the process so far; levels run in ascending
-order, so it is the peak of that row's level.
+size of the largest rank over the process so far. Levels run in ascending
+order, so that peak belongs to the row's own level.
 
     .venv/bin/python benchmarks/time_step.py --levels 5 6 7 8
     mpirun -n 2 .venv/bin/python benchmarks/time_step.py --levels 5 6 7 8
