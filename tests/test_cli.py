@@ -123,3 +123,43 @@ def test_mismatched_checkpoint_rejected(comm, shared_tmp_path, capsys):
 
 def test_missing_config_file(comm, shared_tmp_path):
     assert main(["run", str(shared_tmp_path / "absent.yaml")]) == INPUT_ERROR
+
+
+def test_steady_state_stops_run(comm, shared_tmp_path):
+    config = shared_tmp_path / "steady.yaml"
+    if comm.rank == 0:
+        write(config, """
+mesh: {sphere: S1, segments: 64}
+model: {beta: 1.0, direction: descent}
+initial: {perturbation: {kind: mode, l: 2, amplitude: 0.2}}
+time: {dt: 0.5, t_end: 1000.0, steady_tolerance: 1.0e-6}
+""")
+    comm.Barrier()
+    results = shared_tmp_path / "steady"
+    assert main(["run", str(config), "--output", str(results)]) == 0
+    with open(results / "diagnostics.csv") as file:
+        rows = list(csv.DictReader(file))
+    # Descent with D = I flows toward uniform. High modes decay at rates that fall like
+    # (beta/2)^l / l!, so the run stops on the tolerance long before t_end.
+    assert float(rows[-1]["time"]) < 1000.0
+    initial_distance = float(rows[0]["max_distance_to_uniform"])
+    assert float(rows[-1]["max_distance_to_uniform"]) < 0.1 * initial_distance
+
+
+def test_energy_column_empty_without_gradient_flow(comm, shared_tmp_path):
+    config = shared_tmp_path / "general.yaml"
+    if comm.rank == 0:
+        write(config, """
+mesh: {level: 1}
+model: {beta: 1.0, A: [1.0, 2.0, 3.0], V: identity}
+initial: {perturbation: {kind: random, amplitude: 0.2}}
+time: {dt: 0.5, t_end: 1.0}
+""")
+    comm.Barrier()
+    results = shared_tmp_path / "general"
+    assert main(["run", str(config), "--output", str(results)]) == 0
+    with open(results / "diagnostics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert all(row["energy"] == "" for row in rows)
+    assert all(row["dissipation_rate"] == "" for row in rows)
+    assert all(row["mass"] != "" for row in rows)
