@@ -16,8 +16,10 @@ writes the YAML, CSV and checkpoint files.
 
 import csv
 import datetime
+import fnmatch
+import gc
+import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -30,50 +32,130 @@ from solver.checkpoint import write_checkpoint
 from solver.config import Settings, dump_settings
 from solver.diagnostics import DIAGNOSTIC_COLUMNS
 
-RESULT_MARKERS = ("config.yaml", "diagnostics.csv")
+RESULT_FILE_PATTERNS = (
+    "config.yaml", "provenance.yaml", "diagnostics.csv", "checkpoint.npz", "checkpoint.npz.tmp",
+    "density.pvd", "density*.pvtu", "density_p*_*.vtu", "density.xdmf", "density.h5",
+    "diagnostics.png", "density_final.png",
+)
+"""Names of the files a run or ``attnflow plot`` writes; --overwrite deletes only these."""
+
+INCOMPLETE_SUFFIX = ".incomplete"
 
 
 class OutputError(RuntimeError):
     """The results directory cannot be used; the message gives the reason and the fix."""
 
 
-def prepare_results_directory(comm, directory: Path, overwrite: bool):
-    """Create an empty results directory (collective; rank 0 touches the disk).
+def is_result_file(path: Path) -> bool:
+    """Return whether path is a file that attnflow writes into a results directory."""
+    return path.is_file() and any(fnmatch.fnmatchcase(path.name, p) for p in RESULT_FILE_PATTERNS)
 
-    An existing non-empty directory is replaced only with overwrite=True, and
-    only if it is an earlier results directory.
-    """
+
+def incomplete_directory(directory: Path) -> Path:
+    """Return where a run writes before it finishes: DIRECTORY.incomplete beside it."""
+    return directory.with_name(directory.name + INCOMPLETE_SUFFIX)
+
+
+def _collective(comm, action) -> None:
+    """Run action() on rank 0 and raise the same OutputError on every rank if it fails."""
     message = None
     if comm.rank == 0:
-        message = _check_directory(directory, overwrite)
-        if message is None:
-            if directory.exists():
-                shutil.rmtree(directory)
-            directory.mkdir(parents=True)
+        try:
+            message = action()
+        except OSError as error:
+            message = f"{error.strerror or error} for '{error.filename}'; choose another --output"
     message = comm.bcast(message, root=0)
     if message is not None:
         raise OutputError(message)
 
 
-def _check_directory(directory: Path, overwrite: bool) -> str | None:
+def check_results_directory(comm, directory: Path, overwrite: bool):
+    """Check that a run may write its results to directory (collective, writes nothing)."""
+    _collective(comm, lambda: _directory_problem(directory, overwrite))
+
+
+def start_results_directory(comm, directory: Path, overwrite: bool) -> Path:
+    """Create the empty DIRECTORY.incomplete that a run writes to (collective); return it."""
+    working = incomplete_directory(directory)
+
+    def create():
+        problem = _directory_problem(directory, overwrite)
+        if problem is not None:
+            return problem
+        if working.exists():
+            # Left by a run that failed: remove its files, and nothing else.
+            _remove_results(working, f"'{working}' is left over but holds other files; "
+                                     "move them away or choose another --output")
+        working.mkdir(parents=True, exist_ok=True)
+        return None
+
+    _collective(comm, create)
+    return working
+
+
+def finish_results_directory(comm, directory: Path):
+    """Replace directory by the finished DIRECTORY.incomplete (collective)."""
+    working = incomplete_directory(directory)
+
+    def replace():
+        if directory.exists():
+            _remove_results(directory, f"'{directory}' changed during the run; the results "
+                                       f"are in '{working}'")
+        working.rename(directory)
+        return None
+
+    _collective(comm, replace)
+
+
+def _remove_results(directory: Path, message: str):
+    entries = list(directory.iterdir())
+    if not all(is_result_file(entry) for entry in entries):
+        raise OSError(0, message.split(";")[0], str(directory))
+    for entry in entries:
+        entry.unlink()
+    directory.rmdir()
+
+
+def _directory_problem(directory: Path, overwrite: bool) -> str | None:
+    """Return why the run cannot write to directory, or None."""
+    if str(directory) in ("", "."):
+        return "invalid output directory '': give the path of a new directory with --output"
+    resolved = directory.resolve()
+    if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
+        return (f"invalid output directory '{directory}': it contains the working directory; "
+                "give the path of a new directory with --output")
+    if directory.is_symlink():
+        return (f"output directory '{directory}' is a symbolic link; give the directory it "
+                "points to, or another --output")
     if directory.exists() and not directory.is_dir():
         return f"output path '{directory}' exists and is not a directory; choose another --output"
-    if not directory.exists() or not any(directory.iterdir()):
+    if not directory.exists():
+        ancestor = resolved.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+            return (f"cannot create output directory '{directory}': '{ancestor}' is not a "
+                    "writable directory; choose another --output")
+        return None
+    if not any(directory.iterdir()):
         return None
     if not overwrite:
         return (f"output directory '{directory}' is not empty; "
                 "choose another --output or pass --overwrite")
-    if not all((directory / name).exists() for name in RESULT_MARKERS):
-        return (f"output directory '{directory}' is not an attnflow results directory, "
-                "so --overwrite does not delete it; choose another --output")
+    foreign = sorted(entry.name for entry in directory.iterdir() if not is_result_file(entry))
+    if foreign:
+        listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        return (f"output directory '{directory}' holds files attnflow did not write ({listed}), "
+                "so --overwrite leaves it alone; choose another --output")
     return None
 
 
 class ResultsWriter:
     """Writes the files of one run into an empty results directory."""
 
-    def __init__(self, comm, directory: Path, settings: Settings, msh):
+    def __init__(self, comm, directory: Path, settings: Settings, msh, mesh_id: str):
         self.comm = comm
+        self.mesh_id = mesh_id
         self.directory = directory
         self.settings = settings
         fmt = settings.output.format
@@ -112,20 +194,27 @@ class ResultsWriter:
 
     def write_checkpoint(self, values, original_cells, time: float, step: int):
         """Replace checkpoint.npz with the given owned density values (collective)."""
-        write_checkpoint(self.comm, self.directory / "checkpoint.npz", self.settings.mesh,
+        write_checkpoint(self.comm, self.directory / "checkpoint.npz", self.mesh_id,
                          values, original_cells, time, step)
 
     def close(self):
-        """Close every open file (collective)."""
+        """Close every open file (collective); calling it again does nothing."""
         if self.vtk is not None:
             self.vtk.close()
+            # DOLFINx 0.5 writes the .pvd again when the VTKFile is destroyed, which
+            # could be after the directory is renamed: destroy it now.
+            self.vtk = None
         if self.xdmf is not None:
             self.xdmf.close()
+            self.xdmf = None
             self.comm.Barrier()
             if self.comm.rank == 0:
                 declare_double_precision(self.directory / "density.xdmf")
         if self._csv_file is not None:
             self._csv_file.close()
+            self._csv_file = None
+        gc.collect()
+        self.comm.Barrier()
 
 
 def declare_double_precision(path: Path):

@@ -16,6 +16,7 @@ import numpy as np
 from meshes.circle import create_circle
 from meshes.from_file import read_sphere_mesh
 from meshes.icosahedral import create_icosahedral_sphere
+from solver.checkpoint import mesh_identity
 from solver.config import ConfigError, MeshSettings, Settings
 from solver.diagnostics import (
     CLUSTER_THRESHOLD,
@@ -58,6 +59,7 @@ class Simulation:
         self.comm = comm
         self.timer = PhaseTimer()
         self.msh = create_sphere_mesh(comm, settings.mesh)
+        self.mesh_id = mesh_identity(settings.mesh)
         self.geometry = SphereGeometry(self.msh)
         self.model = AttentionModel.from_settings(settings)
         self.transport = TransportSolver(

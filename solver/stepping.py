@@ -14,7 +14,12 @@ import numpy as np
 from solver.checkpoint import read_checkpoint
 from solver.config import Settings
 from solver.diagnostics import total
-from solver.output import ResultsWriter, prepare_results_directory
+from solver.output import (
+    ResultsWriter,
+    check_results_directory,
+    finish_results_directory,
+    start_results_directory,
+)
 from solver.simulation import Simulation
 
 logger = logging.getLogger(__name__)
@@ -43,18 +48,27 @@ def run(settings: Settings, comm, directory=None, overwrite=False, observers=())
     """
     directory = Path(directory if directory is not None else settings.output.directory)
     settings.output.directory = str(directory)
+    check_results_directory(comm, directory, overwrite)
 
     simulation = Simulation(settings, comm)
     checkpoint = None
     if settings.initial.type == "file":
-        checkpoint = read_checkpoint(settings.initial.file, settings.mesh, simulation.num_cells)
+        checkpoint = read_checkpoint(
+            settings.initial.file, simulation.mesh_id, simulation.num_cells
+        )
     simulation.set_initial_density(checkpoint)
-    prepare_results_directory(comm, directory, overwrite)
-    writer = ResultsWriter(comm, directory, settings, simulation.msh)
+
+    # Results go to DIRECTORY.incomplete and replace DIRECTORY only when the run succeeds.
+    working = start_results_directory(comm, directory, overwrite)
+    writer = ResultsWriter(comm, working, settings, simulation.msh, simulation.mesh_id)
     try:
         summary = _time_loop(settings, simulation, writer, observers)
-    finally:
+    except Exception:
         writer.close()
+        logger.error("run failed; the results written so far are in %s", working)
+        raise
+    writer.close()
+    finish_results_directory(comm, directory)
     summary.directory = directory
     return summary
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from solver.checkpoint import read_checkpoint
+from solver.checkpoint import mesh_identity, read_checkpoint
 from solver.cli import INPUT_ERROR, main
 from solver.config import load_settings
 
@@ -48,7 +48,8 @@ def test_run_writes_results(comm, shared_tmp_path):
 
     assert (results / "density.pvd").is_file()
     assert (results / "density.xdmf").is_file()
-    density = read_checkpoint(results, load_settings(results / "config.yaml").mesh, 320)
+    mesh_id = mesh_identity(load_settings(results / "config.yaml").mesh)
+    density = read_checkpoint(results, mesh_id, 320)
     assert len(density) == 320
     assert density.min() >= 0.0
 
@@ -109,8 +110,8 @@ def test_mismatched_checkpoint_rejected(comm, shared_tmp_path, capsys):
     config = shared_tmp_path / "short.yaml"
     checkpoint = shared_tmp_path / "other.npz"
     if comm.rank == 0:
-        np.savez(checkpoint, density=np.ones(80), sphere="S2", level=1, segments=256,
-                 num_cells=80)
+        np.savez(checkpoint, density=np.ones(80), num_cells=80,
+                 mesh_id="S2 icosahedral sphere of level 1")
         text = SHORT_RUN.replace("type: uniform", f"type: file\n  file: {checkpoint}")
         write(config, text)
     comm.Barrier()
@@ -163,3 +164,62 @@ time: {dt: 0.5, t_end: 1.0}
     assert all(row["energy"] == "" for row in rows)
     assert all(row["dissipation_rate"] == "" for row in rows)
     assert all(row["mass"] != "" for row in rows)
+
+
+def test_output_working_directory_rejected(comm, shared_tmp_path, monkeypatch):
+    config = shared_tmp_path / "short.yaml"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        write(shared_tmp_path / "diagnostics.csv", "mine")
+    comm.Barrier()
+    monkeypatch.chdir(shared_tmp_path)
+    for output in ("", ".", str(shared_tmp_path.parent)):
+        assert main(["run", str(config), "--output", output, "--overwrite"]) == INPUT_ERROR
+    assert (shared_tmp_path / "short.yaml").is_file()
+    assert (shared_tmp_path / "diagnostics.csv").read_text() == "mine"
+
+
+def test_overwrite_keeps_foreign_file_in_results(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    results = shared_tmp_path / "results"
+    if comm.rank == 0:
+        write(config, SHORT_RUN.replace("t_end: 2.0", "t_end: 0.5"))
+    comm.Barrier()
+    assert main(["run", str(config), "--output", str(results)]) == 0
+    if comm.rank == 0:
+        write(results / "thesis.tex", "keep me")
+    comm.Barrier()
+    assert main(["run", str(config), "--output", str(results), "--overwrite"]) == INPUT_ERROR
+    assert (results / "thesis.tex").read_text() == "keep me"
+
+
+def test_output_under_a_file_rejected(comm, shared_tmp_path, capsys):
+    config = shared_tmp_path / "short.yaml"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        write(shared_tmp_path / "afile", "")
+    comm.Barrier()
+    status = main(["run", str(config), "--output", str(shared_tmp_path / "afile" / "sub")])
+    assert status == INPUT_ERROR
+    if comm.rank == 0:
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_failed_run_keeps_earlier_results(comm, shared_tmp_path):
+    good = shared_tmp_path / "good.yaml"
+    failing = shared_tmp_path / "failing.yaml"
+    results = shared_tmp_path / "results"
+    if comm.rank == 0:
+        write(good, SHORT_RUN)
+        # One GMRES iteration without a preconditioner cannot reach rtol 1e-14.
+        write(failing, SHORT_RUN + "solver: {petsc_options: {ksp_type: gmres, pc_type: none, "
+                                   "ksp_max_it: 1, ksp_rtol: 1.0e-14}}\n")
+    comm.Barrier()
+    assert main(["run", str(good), "--output", str(results)]) == 0
+    before = (results / "checkpoint.npz").read_bytes()
+    assert main(["run", str(failing), "--output", str(results), "--overwrite"]) == 1
+    assert (results / "checkpoint.npz").read_bytes() == before
+    assert (shared_tmp_path / "results.incomplete" / "config.yaml").is_file()
+    # A later successful run cleans up what the failed one left.
+    assert main(["run", str(good), "--output", str(results), "--overwrite"]) == 0
+    assert not (shared_tmp_path / "results.incomplete").exists()

@@ -5,7 +5,7 @@ import pytest
 
 from meshes.from_file import MeshFileError, read_sphere_mesh, sphere_arrays_from_file
 from meshes.icosahedral import icosahedral_sphere_arrays
-from solver.checkpoint import CheckpointError, read_checkpoint
+from solver.checkpoint import CheckpointError, mesh_identity, read_checkpoint
 from solver.cli import INPUT_ERROR, main
 from solver.simulation import Simulation
 from support import gather_by_input_index, make_settings
@@ -114,18 +114,20 @@ def test_restart_continues_run(comm, shared_tmp_path):
     assert main(["run", str(second), "--output", str(shared_tmp_path / "b")]) == 0
     assert main(["run", str(whole), "--output", str(shared_tmp_path / "c")]) == 0
     settings = make_settings(mesh={"level": 2})
-    restarted = read_checkpoint(shared_tmp_path / "b", settings.mesh, 320)
-    direct = read_checkpoint(shared_tmp_path / "c", settings.mesh, 320)
+    mesh_id = mesh_identity(settings.mesh)
+    restarted = read_checkpoint(shared_tmp_path / "b", mesh_id, 320)
+    direct = read_checkpoint(shared_tmp_path / "c", mesh_id, 320)
     assert np.abs(restarted - direct).max() < 1e-12 * direct.max()
 
 
 def test_checkpoint_negative_values_rejected(comm, shared_tmp_path):
     path = shared_tmp_path / "negative.npz"
     if comm.rank == 0:
-        np.savez(path, density=-np.ones(80), sphere="S2", level=1, segments=256, num_cells=80)
+        np.savez(path, density=-np.ones(80), num_cells=80,
+                 mesh_id="S2 icosahedral sphere of level 1")
     comm.Barrier()
     with pytest.raises(CheckpointError, match="negative"):
-        read_checkpoint(path, make_settings(mesh={"level": 1}).mesh, 80)
+        read_checkpoint(path, "S2 icosahedral sphere of level 1", 80)
 
 
 def test_checkpoint_garbage_rejected(comm, shared_tmp_path):
@@ -134,7 +136,7 @@ def test_checkpoint_garbage_rejected(comm, shared_tmp_path):
         path.write_bytes(b"not a zip file")
     comm.Barrier()
     with pytest.raises(CheckpointError, match="cannot read"):
-        read_checkpoint(path, make_settings(mesh={"level": 1}).mesh, 80)
+        read_checkpoint(path, "S2 icosahedral sphere of level 1", 80)
 
 
 def test_checkpoint_density_by_position(comm, shared_tmp_path):
