@@ -8,6 +8,8 @@ reads and checks the file, and every rank raises the same MeshFileError if
 the file is unusable.
 """
 
+import warnings
+
 import numpy as np
 
 from meshes.dolfinx_compat import create_simplex_mesh
@@ -24,20 +26,34 @@ class MeshFileError(ValueError):
 def sphere_arrays_from_file(path) -> tuple[np.ndarray, np.ndarray]:
     """Read and check a sphere mesh file; return vertices (n, 3) and outward cells (m, 3)."""
     import pyvista
+    from vtkmodules.vtkCommonCore import vtkObject
 
+    # VTK's readers print their own errors to stderr for a bad file; this function
+    # raises one MeshFileError instead.
+    display = vtkObject.GetGlobalWarningDisplay()
+    vtkObject.GlobalWarningDisplayOff()
     try:
-        data = pyvista.read(str(path))
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
-        raise MeshFileError(f"cannot read mesh file '{path}': {error}; give a surface mesh "
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = pyvista.read(str(path))
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise MeshFileError(f"cannot read mesh file '{path}' ({reason}); give a surface mesh "
                             "that pyvista reads (.vtk, .vtu, .vtp, .ply, .stl, .obj)") from None
+    finally:
+        vtkObject.SetGlobalWarningDisplay(display)
     if isinstance(data, pyvista.MultiBlock):
         data = data.combine()
-    if data is None or data.n_cells == 0:
+    if data is None or data.n_cells == 0 or data.n_points == 0:
         raise MeshFileError(f"mesh file '{path}' contains no cells; give a triangulated sphere")
     surface = data.extract_surface() if not isinstance(data, pyvista.PolyData) else data
     if not surface.is_all_triangles:
         raise MeshFileError(f"mesh file '{path}' has cells that are not triangles; "
                             "triangulate the surface first")
+    cells = np.asarray(surface.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
+    if cells.min() < 0 or cells.max() >= surface.n_points:
+        raise MeshFileError(f"mesh file '{path}' has triangles with vertex indices outside "
+                            f"0 to {surface.n_points - 1}; the file is damaged")
     surface = surface.clean()
     points = np.asarray(surface.points, dtype=np.float64)
     cells = np.asarray(surface.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
@@ -70,6 +86,25 @@ def check_sphere_arrays(points: np.ndarray, cells: np.ndarray, name: str):
             f"mesh '{name}' is not a closed surface: {np.count_nonzero(counts != 2)} edges "
             "do not belong to exactly two triangles; give a watertight mesh of the sphere"
         )
+    # The triangles' solid angles add up to 4 pi exactly when they cover the sphere
+    # once; folded or overlapping triangles add more.
+    covered = np.abs(_solid_angles(a, b, c)).sum()
+    if abs(covered - 4.0 * np.pi) > 1e-6 * 4.0 * np.pi:
+        raise MeshFileError(
+            f"mesh '{name}' covers the sphere {covered / (4 * np.pi):.4g} times instead of "
+            "once (folded or overlapping triangles); give a mesh that covers it once"
+        )
+
+
+def _solid_angles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Return the signed solid angle of each triangle (a, b, c) seen from the origin.
+
+    The formula of Van Oosterom and Strackee (1983) for unit vectors a, b, c.
+    """
+    numerator = np.einsum("ij,ij->i", a, np.cross(b, c))
+    denominator = (1.0 + np.einsum("ij,ij->i", a, b) + np.einsum("ij,ij->i", b, c)
+                   + np.einsum("ij,ij->i", c, a))
+    return 2.0 * np.arctan2(numerator, denominator)
 
 
 def read_sphere_mesh(comm, path):

@@ -71,6 +71,9 @@ def main(argv=None) -> int:
     except RuntimeError as error:
         _report(comm, error)
         return RUN_ERROR
+    except MemoryError:
+        _report(comm, "out of memory; use a coarser mesh or more MPI ranks on more nodes")
+        return RUN_ERROR
     logger.info("results written to %s", summary.directory)
     return 0
 
@@ -88,9 +91,11 @@ def _plot(comm, directory) -> int:
     return 0
 
 
-def _report(comm, error: Exception):
+def _report(comm, error):
+    """Print the error on rank 0 as one line (messages from libraries may span lines)."""
     if comm.rank == 0:
-        print(f"attnflow: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())
+        print(f"attnflow: error: {message}", file=sys.stderr)
 
 
 def console_main():

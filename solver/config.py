@@ -8,6 +8,8 @@ DOLFINx or MPI, so it loads fast and is usable anywhere.
 
 import difflib
 import math
+import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -22,6 +24,21 @@ DEFAULT_PETSC_OPTIONS = {
     "pc_type": "lu",
     "pc_factor_mat_solver_type": "mumps",
 }
+
+
+_YAML11_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+MAX_STEPS = 10_000_000
+"""Largest number of time steps a run may take without an explicit time.max_steps."""
+
+MAX_KERNEL_EXPONENT = 700.0
+"""Largest beta * ||A|| where exp(beta ||A||) and the energy stay finite in double precision."""
+
+MAX_MODE_DEGREE = 80
+"""Largest degree of a perturbation mode (the harmonics' normalization stays finite)."""
+
+MAX_SEGMENTS = 10_000_000
+"""Largest number of circle segments."""
 
 
 class ConfigError(ValueError):
@@ -104,7 +121,7 @@ class OutputSettings:
     """Results directory, output frequency and file formats."""
 
     directory: str = "results/default"
-    every: int = 1
+    every: int = 10
     format: str = "both"
 
 
@@ -153,14 +170,24 @@ def _fail(key: str, value, allowed: str):
     raise ConfigError(f"invalid value {value!r} for '{key}': expected {allowed}")
 
 
-def _number(key, value, *, minimum=None, positive=False, integer=False):
+def _number(key, value, *, minimum=None, positive=False, integer=False, maximum=None):
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, str) and _YAML11_NUMBER.fullmatch(value.strip()):
+        # YAML 1.1 (PyYAML) reads 1e-3 and 1e6, without a dot or a signed exponent, as
+        # strings; take them as the numbers their authors meant.
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = "an integer" if integer else "a number"
         _fail(key, value, kind)
-    if integer and not float(value).is_integer():
-        _fail(key, value, "an integer")
-    if not math.isfinite(value):
+    try:
+        as_float = float(value)
+    except OverflowError:
+        _fail(key, value, f"{kind} of at most 1e308 in magnitude")
+    if not math.isfinite(as_float):
         _fail(key, value, "a finite number")
+    if integer and not as_float.is_integer():
+        _fail(key, value, "an integer")
+    if maximum is not None and value > maximum:
+        _fail(key, value, f"{kind} <= {maximum:g}")
     if positive and value <= 0:
         _fail(key, value, "a positive number")
     if minimum is not None and value < minimum:
@@ -169,7 +196,7 @@ def _number(key, value, *, minimum=None, positive=False, integer=False):
 
 
 def _choice(key, value, choices):
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         hint = difflib.get_close_matches(str(value), choices, n=1)
         suffix = f" (did you mean '{hint[0]}'?)" if hint else ""
         _fail(key, value, "one of " + ", ".join(repr(c) for c in choices) + suffix)
@@ -251,6 +278,7 @@ def _check_model(model: ModelSettings, dim: int):
         D = parse_matrix("model.D", model.D, dim)
         if not np.allclose(D, D.T, rtol=0, atol=1e-14 * max(1.0, np.abs(D).max())):
             _fail("model.D", model.D, "a symmetric matrix (use model.A and model.V otherwise)")
+        _check_exponent(model, D, "model.D", energy=True)
         return
     if model.V is None:
         raise ConfigError("missing key 'model.V': general attention needs a value matrix V")
@@ -258,7 +286,22 @@ def _check_model(model: ModelSettings, dim: int):
         raise ConfigError("conflicting keys: give 'model.A' or 'model.Q' with 'model.K', not both")
     if model.A is None and (model.Q is None or model.K is None):
         raise ConfigError("missing key: general attention needs 'model.A' or both 'model.Q' and 'model.K'")
-    matrices(model, dim)
+    A, V = matrices(model, dim)
+    _check_exponent(model, A, "model.A", energy=np.array_equal(A, V) and np.array_equal(A, A.T))
+
+
+def _check_exponent(model: ModelSettings, A: np.ndarray, key: str, energy: bool):
+    """Reject beta ||A|| where exp(beta ||A||) overflows in a quantity the run reports."""
+    exponent = model.beta * float(np.linalg.norm(A, 2))
+    if not np.isfinite(exponent):
+        _fail(key, getattr(model, key.split(".")[1]), "a matrix with finite beta * ||A||")
+    if exponent > MAX_KERNEL_EXPONENT and (energy or model.normalization == "none"):
+        quantity = "the energy" if energy else "the unnormalized velocity"
+        raise ConfigError(
+            f"model.beta * ||{key.split('.')[1]}|| = {exponent:.4g} exceeds "
+            f"{MAX_KERNEL_EXPONENT:g}, where exp(beta ||A||) overflows in {quantity}; "
+            "lower model.beta or scale the matrices"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -266,7 +309,7 @@ def _check_model(model: ModelSettings, dim: int):
 
 
 def _check_mesh(mesh: MeshSettings):
-    if mesh.sphere not in SPHERES:
+    if not isinstance(mesh.sphere, str) or mesh.sphere not in SPHERES:
         _fail(
             "mesh.sphere", mesh.sphere,
             "'S1' or 'S2' (the PDE is solved on the circle S^1 and the sphere S^2 only)",
@@ -274,12 +317,17 @@ def _check_mesh(mesh: MeshSettings):
     mesh.level = _number("mesh.level", mesh.level, minimum=0, integer=True)
     if mesh.level > 10:
         _fail("mesh.level", mesh.level, "an integer from 0 to 10")
-    mesh.segments = _number("mesh.segments", mesh.segments, minimum=3, integer=True)
+    mesh.segments = _number("mesh.segments", mesh.segments, minimum=3, integer=True,
+                            maximum=MAX_SEGMENTS)
+    if mesh.file is not None and (not isinstance(mesh.file, str) or not mesh.file):
+        _fail("mesh.file", mesh.file, "the path of a mesh file")
     if mesh.file is not None:
         if mesh.sphere != "S2":
             _fail("mesh.file", mesh.file, "no mesh file unless mesh.sphere is 'S2'")
         if not Path(mesh.file).is_file():
             raise ConfigError(f"mesh file not found: '{mesh.file}' (check 'mesh.file')")
+        if not os.access(mesh.file, os.R_OK):
+            raise ConfigError(f"mesh file '{mesh.file}' is not readable; check its permissions")
 
 
 def _check_initial(initial: InitialSettings, dim: int):
@@ -291,8 +339,10 @@ def _check_initial(initial: InitialSettings, dim: int):
         _fail("initial.perturbation.amplitude", p.amplitude,
               "a number from 0 to 1 (larger values make the density negative)")
     p.seed = _number("initial.perturbation.seed", p.seed, minimum=0, integer=True)
-    p.degree = _number("initial.perturbation.degree", p.degree, minimum=1, integer=True)
-    p.l = _number("initial.perturbation.l", p.l, minimum=1, integer=True)
+    p.degree = _number("initial.perturbation.degree", p.degree, minimum=1, integer=True,
+                       maximum=MAX_MODE_DEGREE)
+    p.l = _number("initial.perturbation.l", p.l, minimum=1, integer=True,
+                  maximum=MAX_MODE_DEGREE)
     p.m = _number("initial.perturbation.m", p.m, integer=True)
     if abs(p.m) > (p.l if dim == 3 else 1):
         allowed = f"an integer from -{p.l} to {p.l}" if dim == 3 else "-1 (sine) 0 or 1 (cosine)"
@@ -318,6 +368,14 @@ def _check_initial(initial: InitialSettings, dim: int):
         bumps.append(bump)
     initial.bumps = bumps
 
+    if initial.file is not None and (not isinstance(initial.file, str) or not initial.file):
+        _fail("initial.file", initial.file, "the path of a checkpoint.npz or results directory")
+    if initial.file is not None and initial.type != "file":
+        raise ConfigError(f"'initial.file' is set but initial.type is '{initial.type}'; "
+                          "set initial.type to 'file' or remove initial.file")
+    if initial.bumps and initial.type != "von_mises_fisher":
+        raise ConfigError(f"'initial.bumps' is set but initial.type is '{initial.type}'; "
+                          "set initial.type to 'von_mises_fisher' or remove initial.bumps")
     if initial.type == "file":
         if initial.file is None:
             raise ConfigError("missing key 'initial.file': initial type 'file' reads a density "
@@ -333,6 +391,12 @@ def _check_time(time: TimeSettings):
     if time.max_steps is not None:
         time.max_steps = _number("time.max_steps", time.max_steps, minimum=1, integer=True)
     time.steady_tolerance = _number("time.steady_tolerance", time.steady_tolerance, minimum=0.0)
+    steps = time.t_end / time.dt
+    if time.max_steps is None and steps > MAX_STEPS:
+        raise ConfigError(
+            f"time.t_end / time.dt = {steps:.3g} steps exceeds {MAX_STEPS}; "
+            "raise time.dt, lower time.t_end or set time.max_steps"
+        )
 
 
 def _check_output(output: OutputSettings):
@@ -347,8 +411,12 @@ def _check_solver(solver: SolverSettings):
         _fail("solver.petsc_options", solver.petsc_options, "a mapping of PETSc options")
     options = dict(DEFAULT_PETSC_OPTIONS)
     for key, value in solver.petsc_options.items():
-        if not isinstance(key, str) or isinstance(value, (dict, list)):
-            _fail(f"solver.petsc_options.{key}", value, "a PETSc option name and a scalar value")
+        if not isinstance(key, str) or value is None or isinstance(value, (dict, list)):
+            _fail(f"solver.petsc_options.{key}", value, "a PETSc option name and a scalar value "
+                  "(\"\" for an option without a value)")
+        if key.startswith("-") or key.startswith("attnflow_transport_"):
+            _fail(f"solver.petsc_options.{key}", value,
+                  "an option name without '-' and without the prefix attnflow_transport_")
         options[key] = value
     solver.petsc_options = options
 
@@ -379,6 +447,7 @@ def settings_from_dict(data: dict) -> Settings:
     )
 
     _check_mesh(settings.mesh)
+    _reject_unused(settings)
     dim = settings.dimension
     _check_model(settings.model, dim)
     _check_initial(settings.initial, dim)
@@ -395,19 +464,63 @@ def settings_from_dict(data: dict) -> Settings:
     return settings
 
 
+def _reject_unused(settings: Settings):
+    """Reject keys set to a non-default value that the rest of the settings make unused.
+
+    Defaults pass, so a resolved config.yaml (which lists every key) loads again.
+    """
+    mesh, defaults = settings.mesh, MeshSettings()
+    unused = []
+    if mesh.sphere == "S2" and mesh.segments != defaults.segments:
+        unused.append(("mesh.segments", "mesh.sphere is 'S2' (segments apply to S1)"))
+    if mesh.sphere == "S1" and mesh.level != defaults.level:
+        unused.append(("mesh.level", "mesh.sphere is 'S1' (levels apply to S2)"))
+    if mesh.file is not None and mesh.level != defaults.level:
+        unused.append(("mesh.level", "mesh.file is set"))
+    perturbation = settings.initial.perturbation
+    if perturbation.kind == "none" and perturbation.amplitude != PerturbationSettings().amplitude:
+        unused.append(("initial.perturbation.amplitude",
+                       "initial.perturbation.kind is 'none' (set it to 'random' or 'mode')"))
+    if unused:
+        key, reason = unused[0]
+        raise ConfigError(f"'{key}' is set but unused because {reason}; remove it")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"duplicate key '{key}' at line {key_node.start_mark.line + 1}; "
+                                  "give each key once")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_settings(path) -> Settings:
     """Read and validate a YAML experiment file."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a directory; give a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: '{path}'")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+    except ConfigError as error:
+        raise ConfigError(f"invalid config '{path}': {error}") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"invalid YAML in '{path}'{where}: fix the syntax") from None
     except UnicodeDecodeError:
         raise ConfigError(f"invalid config file '{path}': not UTF-8 text") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file '{path}': {error.strerror}") from None
+    except RecursionError:
+        raise ConfigError(f"invalid config '{path}': nested too deeply") from None
     return settings_from_dict(data)
 
 

@@ -124,11 +124,18 @@ def initial_density(
     )
 
     local_min = float(values[:owned].min()) if owned else np.inf
-    if comm.allreduce(local_min, op=MPI.MIN) < 0.0 or not np.all(np.isfinite(values)):
+    finite = comm.allreduce(bool(np.all(np.isfinite(values))), op=MPI.LAND)
+    if comm.allreduce(local_min, op=MPI.MIN) < 0.0 or not finite:
         raise ConfigError("initial density is negative or not finite somewhere; "
-                         "lower initial.perturbation.amplitude")
+                          "lower initial.perturbation.amplitude")
+    # Scale to max 1 first, so the mass sum cannot overflow (values up to 1e308).
+    peak = _global_max(comm, values[:owned])
+    if peak > 0.0:
+        values = values / peak
     mass = comm.allreduce(float(np.dot(values[:owned], sizes[:owned])), op=MPI.SUM)
     if not mass > 0.0:
-        raise ConfigError("initial density has zero mass on this mesh; "
-                         "check the initial settings")
+        hint = ("a von Mises-Fisher bump is narrower than a cell: lower "
+                "initial.bumps[].concentration or refine the mesh"
+                if settings.type == "von_mises_fisher" else "check the initial settings")
+        raise ConfigError(f"initial density has zero mass on this mesh; {hint}")
     return values / mass

@@ -238,6 +238,20 @@ def _csv_value(value):
     return value
 
 
+def _git_commit() -> str | None:
+    """Return the commit of the attnflow checkout this code runs from, if any."""
+    import subprocess
+
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return completed.stdout.strip() or None if completed.returncode == 0 else None
+
+
 def _provenance(comm) -> str:
     import petsc4py
 
@@ -249,5 +263,6 @@ def _provenance(comm) -> str:
         "dolfinx": dolfinx.__version__,
         "petsc4py": petsc4py.__version__,
         "numpy": np.__version__,
+        "git_commit": _git_commit(),
     }
     return yaml.safe_dump(record, sort_keys=False)

@@ -44,14 +44,21 @@ def read_diagnostics(directory: Path) -> dict:
     path = directory / "diagnostics.csv"
     if not path.is_file():
         raise PlotError(f"'{path}' not found; give the results directory of an attnflow run")
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    if not rows:
-        raise PlotError(f"'{path}' has no rows; the run wrote no time step")
-    return {
-        key: np.array([float(row[key]) if row[key] not in ("", None) else np.nan for row in rows])
-        for key in rows[0]
-    }
+    try:
+        with open(path, newline="") as file:
+            rows = list(csv.DictReader(file))
+        if not rows:
+            raise PlotError(f"'{path}' has no rows; the run wrote no time step")
+        return {
+            key: np.array([float(row[key]) if row[key] not in ("", None) else np.nan
+                           for row in rows])
+            for key in rows[0]
+        }
+    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as error:
+        if isinstance(error, PlotError):
+            raise
+        raise PlotError(f"'{path}' is not a diagnostics table written by attnflow; "
+                        "give the results directory of a run") from None
 
 
 def plot_diagnostics(columns: dict, path: Path):
@@ -89,7 +96,10 @@ def read_final_density(directory: Path):
                 reader.set_active_time_value(reader.time_values[-1])
             data = reader.read()
             if isinstance(data, pyvista.MultiBlock):
-                data = data.combine()
+                # An XDMF file holds the bare mesh and the density as separate grids.
+                blocks = [block for block in data.recursive_iterator()
+                          if block is not None and "density" in block.cell_data]
+                data = blocks[0] if blocks else data.combine()
             if "density" not in data.cell_data:
                 raise PlotError(f"'{path}' has no cell array 'density'")
             time = reader.time_values[-1] if reader.time_values else 0.0
@@ -114,6 +124,10 @@ def plot_density(time: float, data, path: Path):
     if not rendering_available():
         raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
                         "libegl-mesa0 libgl1-mesa-dri) or an X display")
+    from vtkmodules.vtkCommonCore import vtkLogger
+
+    # VTK logs a warning for every render window it tries before EGL succeeds.
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)
     data = data.copy()
     logarithmic = density.max() > 100 * max(density.min(), 1e-300)
     if logarithmic:

@@ -84,9 +84,12 @@ def _time_loop(settings, simulation, writer, observers) -> RunSummary:
 
     step, t, dt = 0, 0.0, 0.0
     stop_reason = None
+    initial_mass = None
     while True:
         row = {"step": step, "time": t, "dt": dt, **simulation.diagnostics()}
         writer.write_diagnostics(row)
+        initial_mass = row["mass"] if initial_mass is None else initial_mass
+        _check_health(row, initial_mass)
         is_last = stop_reason is not None
         if step % every == 0 or is_last:
             _write_output(writer, simulation, step, t, observers)
@@ -118,6 +121,29 @@ def _time_loop(settings, simulation, writer, observers) -> RunSummary:
     for name, (calls, seconds) in simulation.timer.report(simulation.comm).items():
         logger.info("time in %-12s %8.3f s over %d calls (slowest rank)", name, seconds, calls)
     return RunSummary(steps=step, time=t, stop_reason=stop_reason, directory=Path())
+
+
+MASS_DRIFT_LIMIT = 1e-8
+"""Largest relative mass change accepted before the run is stopped as broken down."""
+
+
+def _check_health(row: dict, initial_mass: float):
+    """Raise RuntimeError if the density has lost mass, positivity or finiteness.
+
+    The scheme conserves mass to round-off and keeps the density nonnegative, so a
+    violation means the linear solve failed (for example at absurd scales of dt,
+    the matrices or the noise). Every rank sees the same reduced values.
+    """
+    mass, low, high = row["mass"], row["min_density"], row["max_density"]
+    broken = not (np.isfinite(mass) and np.isfinite(low) and np.isfinite(high))
+    broken = broken or abs(mass - initial_mass) > MASS_DRIFT_LIMIT * abs(initial_mass)
+    broken = broken or low < -MASS_DRIFT_LIMIT * abs(high)
+    if broken:
+        raise RuntimeError(
+            f"the solution broke down at step {row['step']} (t = {row['time']:g}): mass "
+            f"{mass:.6g}, density from {low:.3g} to {high:.3g}; lower time.dt or check the "
+            "scales of model.beta, the matrices and model.diffusion"
+        )
 
 
 def _write_output(writer, simulation, step, t, observers):

@@ -39,6 +39,7 @@ from meshes.dolfinx_compat import (
     function_space,
     petsc_vector,
 )
+from solver.config import ConfigError
 from solver.timing import PhaseTimer
 
 logger = logging.getLogger(__name__)
@@ -128,15 +129,26 @@ class TransportSolver:
         self.matrix = assemble_matrix(self.a)
         self.rhs = dolfinx.fem.petsc.create_vector(self.L)
 
+        # The options live in PETSc's global database only while the objects read
+        # them, so a second solver in the same process starts from its own options.
         options = PETSc.Options()
         for key, value in petsc_options.items():
             options[OPTIONS_PREFIX + key] = value
         self.ksp = PETSc.KSP().create(self.msh.comm)
         self.ksp.setOptionsPrefix(OPTIONS_PREFIX)
         self.ksp.setOperators(self.matrix)
-        self.ksp.setFromOptions()
         self.matrix.setOptionsPrefix(OPTIONS_PREFIX)
-        self.matrix.setFromOptions()
+        try:
+            self.ksp.setFromOptions()
+            self.matrix.setFromOptions()
+        except PETSc.Error as error:
+            raise ConfigError(
+                f"invalid solver.petsc_options {petsc_options}: PETSc rejected them (error "
+                f"code {error.ierr}); check the option names and values"
+            ) from None
+        finally:
+            for key in petsc_options:
+                options.delValue(OPTIONS_PREFIX + key)
 
     def facet_targets(self, facet_points: np.ndarray) -> np.ndarray:
         """Return the points where this rank computes the velocity, shape (n, d)."""

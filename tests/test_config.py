@@ -73,7 +73,24 @@ INVALID = [
      "initial.bumps[0].direction"),
     ({"initial": {"type": "von_mises_fisher", "bumps": [{"direction": [0, 0, 0]}]}},
      "a nonzero vector"),
-    ({"initial": {"perturbation": {"amplitude": 1.5}}}, "larger values make the density negative"),
+    ({"initial": {"perturbation": {"kind": "random", "amplitude": 1.5}}},
+     "larger values make the density negative"),
+    ({"initial": {"perturbation": {"amplitude": 0.5}}}, "'initial.perturbation.amplitude' is set but unused"),
+    ({"initial": {"perturbation": {"kind": "mode", "l": 81}}}, "<= 80"),
+    ({"initial": {"file": "x.npz"}}, "'initial.file' is set but initial.type is 'uniform'"),
+    ({"initial": {"bumps": [{"direction": [0, 0, 1]}]}}, "'initial.bumps' is set but"),
+    ({"mesh": {"segments": 100}}, "'mesh.segments' is set but unused"),
+    ({"mesh": {"sphere": "S1", "level": 3}}, "'mesh.level' is set but unused"),
+    ({"mesh": {"sphere": "S1", "segments": 10**30}}, "'mesh.segments'"),
+    ({"mesh": {"sphere": ["S2"]}}, "'mesh.sphere'"),
+    ({"mesh": {"file": 5}}, "the path of a mesh file"),
+    ({"model": {"beta": 10**400}}, "at most 1e308"),
+    ({"model": {"beta": 800.0}}, "exceeds 700"),
+    ({"model": {"D": 1.0e300}}, "exceeds 700"),
+    ({"model": {"beta": 800.0, "normalization": "none", "A": 1.0, "V": 2.0}}, "unnormalized"),
+    ({"time": {"dt": 1.0e-300}}, "exceeds 10000000"),
+    ({"solver": {"petsc_options": {"ksp_rtol": None}}}, "solver.petsc_options.ksp_rtol"),
+    ({"solver": {"petsc_options": {"attnflow_transport_ksp_type": "cg"}}}, "without the prefix"),
     ({"initial": {"perturbation": {"kind": "mode", "l": 2, "m": 3}}}, "from -2 to 2"),
     ({"initial": {"type": "file"}}, "missing key 'initial.file'"),
     ({"time": {"dt": 0}}, "'time.dt'"),
@@ -112,4 +129,36 @@ def test_binary_file_rejected(tmp_path):
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe\x00\x01")
     with pytest.raises(ConfigError, match="not UTF-8|invalid YAML"):
+        load_settings(path)
+
+
+def test_yaml11_exponent_numbers_accepted():
+    settings = settings_from_dict({"time": {"dt": "1e-3", "t_end": "2E0"},
+                                   "interaction": {"tolerance": "1e-8"}})
+    assert settings.time.dt == 1e-3
+    assert settings.time.t_end == 2.0
+    assert settings.interaction.tolerance == 1e-8
+
+
+def test_large_beta_allowed_for_softmax_general(tmp_path):
+    settings = settings_from_dict({"model": {"beta": 800.0, "A": 1.0, "V": 2.0}})
+    assert settings.model.beta == 800.0
+
+
+def test_duplicate_key_rejected(tmp_path):
+    path = tmp_path / "duplicate.yaml"
+    path.write_text("mesh: {level: 1, level: 2}\n")
+    with pytest.raises(ConfigError, match="duplicate key 'level' at line 1"):
+        load_settings(path)
+
+
+def test_directory_as_config_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_settings(tmp_path)
+
+
+def test_deep_nesting_rejected(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("model: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError):
         load_settings(path)

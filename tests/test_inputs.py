@@ -56,7 +56,11 @@ def test_file_mesh_matches_generated(comm, sphere_file):
 
 def bad_meshes():
     points, cells = icosahedral_sphere_arrays(1)
+    folded = points.copy()
+    folded[0] = -folded[0] + np.array([1e-3, 0.0, 0.0])
+    folded[0] /= np.linalg.norm(folded[0])
     return {
+        "folded": (folded, cells, "covers the sphere"),
         "off the unit sphere": (2.0 * points, cells, "off the unit sphere"),
         "open surface": (points, cells[1:], "not a closed surface"),
         "quadrilaterals": (points, np.column_stack([cells, cells[:, 0]]), "not triangles"),
@@ -71,6 +75,19 @@ def test_bad_mesh_file_rejected(comm, shared_tmp_path, case):
         write_surface(path, points, cells)
     comm.Barrier()
     with pytest.raises(MeshFileError, match=message):
+        read_sphere_mesh(comm, path)
+
+
+def test_mesh_file_bad_vertex_index_rejected(comm, shared_tmp_path):
+    points, cells = icosahedral_sphere_arrays(1)
+    path = shared_tmp_path / "bad_index.obj"
+    if comm.rank == 0:
+        lines = [f"v {x} {y} {z}" for x, y, z in points]
+        lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in cells[:-1]]
+        lines.append("f 1 2 99999")
+        path.write_text("\n".join(lines) + "\n")
+    comm.Barrier()
+    with pytest.raises(MeshFileError):
         read_sphere_mesh(comm, path)
 
 

@@ -328,7 +328,7 @@ def test_large_degree_falls_back_to_direct_under_auto():
 
 def test_large_degree_raises_under_spectral():
     A = unit_norm_matrix(np.random.default_rng(8), 3, symmetric=False)
-    with pytest.raises(ValueError, match="Use interaction method direct") as error:
+    with pytest.raises(ValueError, match="use interaction.method direct") as error:
         create_interaction("spectral", 300.0, A, 3, 10**6, 10**6, TOLERANCE)
     assert "degree L = " in str(error.value)
     assert "beta*||A|| = 300" in str(error.value)

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.serial
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def short_run(directory, mesh):
+def short_run(directory, mesh, output_format="both"):
     settings = make_settings(
-        mesh=mesh, model={"beta": 3.0},
+        mesh=mesh, model={"beta": 3.0}, output={"format": output_format},
         initial={"perturbation": {"kind": "random", "amplitude": 0.3}},
         time={"dt": 0.5, "t_end": 1.0},
     )
@@ -23,12 +23,13 @@ def short_run(directory, mesh):
 
 
 @pytest.mark.parametrize("mesh", [{"level": 2}, {"sphere": "S1", "segments": 64}])
-def test_plot_writes_figures(tmp_path, mesh):
+@pytest.mark.parametrize("output_format", ["vtk", "xdmf"])
+def test_plot_writes_figures(tmp_path, mesh, output_format):
     if "level" in mesh and not solver.plots.rendering_available():
         pytest.skip("no off-screen rendering (apt-get install libegl1 libegl-mesa0 "
                     "libgl1-mesa-dri)")
     directory = tmp_path / "results"
-    short_run(directory, mesh)
+    short_run(directory, mesh, output_format)
     assert main(["plot", str(directory)]) == 0
     for name in ("diagnostics.png", "density_final.png"):
         data = (directory / name).read_bytes()
@@ -48,3 +49,11 @@ def test_plot_without_rendering_writes_nothing(tmp_path, monkeypatch, capsys):
     assert main(["plot", str(directory)]) == INPUT_ERROR
     assert "EGL" in capsys.readouterr().err
     assert not (directory / "diagnostics.png").exists()
+
+
+def test_plot_rejects_damaged_table(tmp_path, capsys):
+    directory = tmp_path / "results"
+    short_run(directory, {"sphere": "S1", "segments": 32})
+    (directory / "diagnostics.csv").write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["plot", str(directory)]) == INPUT_ERROR
+    assert "not a diagnostics table" in capsys.readouterr().err

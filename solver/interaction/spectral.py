@@ -170,8 +170,8 @@ class SpectralInteraction:
             raise ValueError(
                 f"spectral interaction needs degree L = {self.degree} for tolerance "
                 f"{tolerance:g} at beta*||A|| = {self.kappa:g}, above the maximum degree "
-                f"{max_degree}. Use interaction method direct, or raise the maximum degree "
-                f"or the tolerance"
+                f"{max_degree}; use interaction.method direct or a larger "
+                f"interaction.tolerance"
             )
         self.error_estimate = (
             self.truncation_error + _ALIASING_SHARE * tolerance + self._epsilon
