@@ -8,6 +8,7 @@ import csv
 import ctypes.util
 import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,11 @@ def read_final_density(directory: Path):
 
     for name in ("density.pvd", "density.xdmf"):
         path = directory / name
+        if path.is_file() and name.endswith(".xdmf") and "dolfinx" in sys.modules:
+            # The pip VTK bundles its own HDF5; with DOLFINx's system HDF5 loaded in the
+            # same process, reading XDMF segfaults (seen with DOLFINx 0.9, VTK 9.7).
+            raise PlotError(f"'{directory}' has XDMF output only, which cannot be read in a "
+                            "process that has imported DOLFINx; run attnflow plot on its own")
         if path.is_file():
             reader = pyvista.get_reader(str(path))
             if reader.time_values:

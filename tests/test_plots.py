@@ -1,5 +1,8 @@
 """attnflow plot: figures from a finished run on S^2 and S^1."""
 
+import subprocess
+import sys
+
 import pytest
 from mpi4py import MPI
 
@@ -30,7 +33,10 @@ def test_plot_writes_figures(tmp_path, mesh, output_format):
                     "libgl1-mesa-dri)")
     directory = tmp_path / "results"
     short_run(directory, mesh, output_format)
-    assert main(["plot", str(directory)]) == 0
+    # attnflow plot runs in a process of its own, without DOLFINx, as users run it.
+    completed = subprocess.run([sys.executable, "-m", "solver", "plot", str(directory)],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
     for name in ("diagnostics.png", "density_final.png"):
         data = (directory / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE), name
@@ -57,3 +63,10 @@ def test_plot_rejects_damaged_table(tmp_path, capsys):
     (directory / "diagnostics.csv").write_bytes(b"\xff\xfe\x00garbage")
     assert main(["plot", str(directory)]) == INPUT_ERROR
     assert "not a diagnostics table" in capsys.readouterr().err
+
+
+def test_plot_xdmf_refused_beside_dolfinx(tmp_path, capsys):
+    directory = tmp_path / "results"
+    short_run(directory, {"sphere": "S1", "segments": 32}, "xdmf")
+    assert main(["plot", str(directory)]) == INPUT_ERROR
+    assert "run attnflow plot on its own" in capsys.readouterr().err
