@@ -6,7 +6,6 @@ Vertex k sits at angle 2 pi k / N; segment k runs from vertex k to k + 1
 
 import numpy as np
 
-from meshes.dolfinx_compat import create_simplex_mesh
 
 
 def circle_arrays(segments: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,6 +24,8 @@ def create_circle(comm, segments: int):
 
     Collective. Rank 0 builds the whole mesh and DOLFINx partitions it.
     """
+    from meshes.dolfinx_compat import create_simplex_mesh  # DOLFINx only when a mesh is built
+
     if comm.rank == 0:
         points, cells = circle_arrays(segments)
     else:

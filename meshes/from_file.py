@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 
-from meshes.dolfinx_compat import create_simplex_mesh
 from meshes.icosahedral import orient_outward
 
 RADIUS_TOLERANCE = 1e-6
@@ -109,6 +108,8 @@ def _solid_angles(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def read_sphere_mesh(comm, path):
     """Read a sphere mesh file on rank 0 and distribute it over comm (collective)."""
+    from meshes.dolfinx_compat import create_simplex_mesh  # DOLFINx only when a mesh is built
+
     message = None
     points, cells = np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
     if comm.rank == 0:

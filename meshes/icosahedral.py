@@ -8,7 +8,6 @@ outward. ``create_icosahedral_sphere`` is collective.
 
 import numpy as np
 
-from meshes.dolfinx_compat import create_simplex_mesh
 
 MAX_LEVEL = 10
 """Finest refinement level accepted (about 21 million cells)."""
@@ -92,6 +91,8 @@ def create_icosahedral_sphere(comm, level: int):
 
     Collective. Rank 0 builds the whole mesh and DOLFINx partitions it.
     """
+    from meshes.dolfinx_compat import create_simplex_mesh  # DOLFINx only when a mesh is built
+
     if comm.rank == 0:
         points, cells = icosahedral_sphere_arrays(level)
     else:

@@ -1,14 +1,14 @@
 """Figures of a results directory: diagnostics over time and the final density.
 
-``plot_results`` reads only files of a finished run (diagnostics.csv and the
-VTK or XDMF density series), so it runs on one process, anywhere.
+``plot_results`` reads only files of a finished run (diagnostics.csv, config.yaml
+and checkpoint.npz, plus the mesh file if the run used one), so it runs on one
+process and imports no DOLFINx.
 """
 
 import csv
 import ctypes.util
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,31 +86,43 @@ def plot_diagnostics(columns: dict, path: Path):
 
 
 def read_final_density(directory: Path):
-    """Return the last time value and its mesh with cell data 'density' (a pyvista dataset)."""
+    """Return the time and a pyvista mesh with cell data 'density' of a run's checkpoint.
+
+    The mesh is rebuilt from config.yaml with the same NumPy code the run used, in
+    input cell order, so no VTK or XDMF reader is involved (the pip VTK's XDMF
+    reader crashes on DOLFINx 0.9 files).
+    """
     import pyvista
 
-    for name in ("density.pvd", "density.xdmf"):
-        path = directory / name
-        if path.is_file() and name.endswith(".xdmf") and "dolfinx" in sys.modules:
-            # The pip VTK bundles its own HDF5; with DOLFINx's system HDF5 loaded in the
-            # same process, reading XDMF segfaults (seen with DOLFINx 0.9, VTK 9.7).
-            raise PlotError(f"'{directory}' has XDMF output only, which cannot be read in a "
-                            "process that has imported DOLFINx; run attnflow plot on its own")
-        if path.is_file():
-            reader = pyvista.get_reader(str(path))
-            if reader.time_values:
-                reader.set_active_time_value(reader.time_values[-1])
-            data = reader.read()
-            if isinstance(data, pyvista.MultiBlock):
-                # An XDMF file holds the bare mesh and the density as separate grids.
-                blocks = [block for block in data.recursive_iterator()
-                          if block is not None and "density" in block.cell_data]
-                data = blocks[0] if blocks else data.combine()
-            if "density" not in data.cell_data:
-                raise PlotError(f"'{path}' has no cell array 'density'")
-            time = reader.time_values[-1] if reader.time_values else 0.0
-            return time, data
-    raise PlotError(f"no density.pvd or density.xdmf in '{directory}'")
+    from meshes.circle import circle_arrays
+    from meshes.from_file import MeshFileError, sphere_arrays_from_file
+    from meshes.icosahedral import icosahedral_sphere_arrays
+    from solver.checkpoint import CheckpointError, mesh_identity, read_checkpoint
+    from solver.config import ConfigError, load_settings
+
+    try:
+        mesh = load_settings(directory / "config.yaml").mesh
+        if mesh.sphere == "S1":
+            points, cells = circle_arrays(mesh.segments)
+        elif mesh.file is not None:
+            points, cells = sphere_arrays_from_file(mesh.file)
+        else:
+            points, cells = icosahedral_sphere_arrays(mesh.level)
+        density = read_checkpoint(directory, mesh_identity(mesh), len(cells))
+        with np.load(directory / "checkpoint.npz") as data:
+            time = float(data["time"])
+    except (ConfigError, CheckpointError, MeshFileError, KeyError, OSError) as error:
+        raise PlotError(f"cannot read the final density of '{directory}': {error}") from None
+
+    padded = np.zeros((len(points), 3))
+    padded[:, : points.shape[1]] = points
+    faces = np.column_stack([np.full(len(cells), cells.shape[1]), cells]).ravel()
+    if cells.shape[1] == 2:
+        data = pyvista.PolyData(padded, lines=faces)
+    else:
+        data = pyvista.PolyData(padded, faces)
+    data.cell_data["density"] = density
+    return time, data
 
 
 def plot_density(time: float, data, path: Path):

@@ -63,10 +63,3 @@ def test_plot_rejects_damaged_table(tmp_path, capsys):
     (directory / "diagnostics.csv").write_bytes(b"\xff\xfe\x00garbage")
     assert main(["plot", str(directory)]) == INPUT_ERROR
     assert "not a diagnostics table" in capsys.readouterr().err
-
-
-def test_plot_xdmf_refused_beside_dolfinx(tmp_path, capsys):
-    directory = tmp_path / "results"
-    short_run(directory, {"sphere": "S1", "segments": 32}, "xdmf")
-    assert main(["plot", str(directory)]) == INPUT_ERROR
-    assert "run attnflow plot on its own" in capsys.readouterr().err
