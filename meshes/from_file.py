@@ -29,8 +29,11 @@ def sphere_arrays_from_file(path) -> tuple[np.ndarray, np.ndarray]:
 
     # VTK's readers print their own errors to stderr for a bad file; this function
     # raises one MeshFileError instead.
+    from vtkmodules.vtkCommonCore import vtkLogger
+
     display = vtkObject.GetGlobalWarningDisplay()
     vtkObject.GlobalWarningDisplayOff()
+    vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -41,11 +44,14 @@ def sphere_arrays_from_file(path) -> tuple[np.ndarray, np.ndarray]:
                             "that pyvista reads (.vtk, .vtu, .vtp, .ply, .stl, .obj)") from None
     finally:
         vtkObject.SetGlobalWarningDisplay(display)
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_WARNING)
     if isinstance(data, pyvista.MultiBlock):
         data = data.combine()
     if data is None or data.n_cells == 0 or data.n_points == 0:
         raise MeshFileError(f"mesh file '{path}' contains no cells; give a triangulated sphere")
-    surface = data.extract_surface() if not isinstance(data, pyvista.PolyData) else data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyvista's notices about future defaults
+        surface = data.extract_surface() if not isinstance(data, pyvista.PolyData) else data
     if not surface.is_all_triangles:
         raise MeshFileError(f"mesh file '{path}' has cells that are not triangles; "
                             "triangulate the surface first")

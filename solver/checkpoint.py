@@ -87,7 +87,7 @@ def read_checkpoint(path, mesh_id: str, expected: int) -> np.ndarray:
                 raise ValueError("not an .npz archive")
             contents = {key: data[key] for key in data.files}
     except (OSError, ValueError, EOFError, TypeError, KeyError, zipfile.BadZipFile,
-            AttributeError) as error:
+            AttributeError, MemoryError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise CheckpointError(f"cannot read checkpoint '{path}' ({reason}); {fix}") from None
 
@@ -96,6 +96,8 @@ def read_checkpoint(path, mesh_id: str, expected: int) -> np.ndarray:
     if missing:
         raise CheckpointError(f"checkpoint '{path}' lacks {', '.join(missing)}; {fix}")
     try:
+        if not np.issubdtype(contents["density"].dtype, np.floating):
+            raise TypeError("density is not a floating-point array")
         written_mesh = str(contents["mesh_id"])
         num_cells = int(contents["num_cells"])
         density = np.asarray(contents["density"], dtype=np.float64)

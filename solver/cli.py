@@ -23,14 +23,23 @@ INPUT_ERROR = 2
 RUN_ERROR = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, printed by rank 0 only."""
+
+    def error(self, message):
+        if MPI.COMM_WORLD.rank == 0:
+            print(f"attnflow: error: {message} (see attnflow --help)", file=sys.stderr)
+        sys.exit(INPUT_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the attnflow command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="attnflow",
         description="Solve the mean-field self-attention equation on the sphere "
                     "with finite elements.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run_parser = commands.add_parser("run", help="run the experiment of a YAML config file")
     run_parser.add_argument("config", help="YAML experiment file (see experiments/)")
     run_parser.add_argument("--output", help="results directory (default: output.directory "
@@ -51,6 +60,14 @@ def main(argv=None) -> int:
     """Run the attnflow command; return its exit status."""
     args = build_parser().parse_args(argv)
     comm = MPI.COMM_WORLD
+    for value in (getattr(args, "config", ""), getattr(args, "output", None) or "",
+                  getattr(args, "results", "")):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            _report(comm, f"invalid command-line argument {value!r}: not valid UTF-8; "
+                          "rename the file or directory")
+            return INPUT_ERROR
     configure_logging(comm, getattr(logging, getattr(args, "log_level", "INFO")))
     if args.command == "plot":
         return _plot(comm, args.results)

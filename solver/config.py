@@ -338,7 +338,8 @@ def _check_initial(initial: InitialSettings, dim: int):
     if p.amplitude > 1.0:
         _fail("initial.perturbation.amplitude", p.amplitude,
               "a number from 0 to 1 (larger values make the density negative)")
-    p.seed = _number("initial.perturbation.seed", p.seed, minimum=0, integer=True)
+    p.seed = _number("initial.perturbation.seed", p.seed, minimum=0, integer=True,
+                     maximum=2**63 - 1)
     p.degree = _number("initial.perturbation.degree", p.degree, minimum=1, integer=True,
                        maximum=MAX_MODE_DEGREE)
     p.l = _number("initial.perturbation.l", p.l, minimum=1, integer=True,

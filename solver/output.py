@@ -16,10 +16,10 @@ writes the YAML, CSV and checkpoint files.
 
 import csv
 import datetime
-import fnmatch
 import gc
 import os
 import re
+import socket
 import sys
 from pathlib import Path
 
@@ -32,12 +32,15 @@ from solver.checkpoint import write_checkpoint
 from solver.config import Settings, dump_settings
 from solver.diagnostics import DIAGNOSTIC_COLUMNS
 
-RESULT_FILE_PATTERNS = (
-    "config.yaml", "provenance.yaml", "diagnostics.csv", "checkpoint.npz", "checkpoint.npz.tmp",
-    "density.pvd", "density*.pvtu", "density_p*_*.vtu", "density.xdmf", "density.h5",
-    "diagnostics.png", "density_final.png",
+RESULT_FILE_PATTERN = re.compile(
+    r"config\.yaml|provenance\.yaml|diagnostics\.csv|checkpoint\.npz(\.tmp)?|attnflow\.lock"
+    r"|density\.pvd|density\d{6}\.pvtu|density_p\d+_\d{6}\.vtu|density\.xdmf|density\.h5"
+    r"|diagnostics\.png|density_final\.png"
 )
 """Names of the files a run or ``attnflow plot`` writes; --overwrite deletes only these."""
+
+LOCK_NAME = "attnflow.lock"
+"""File in DIRECTORY.incomplete with the host and process id of the run writing there."""
 
 INCOMPLETE_SUFFIX = ".incomplete"
 
@@ -48,7 +51,29 @@ class OutputError(RuntimeError):
 
 def is_result_file(path: Path) -> bool:
     """Return whether path is a file that attnflow writes into a results directory."""
-    return path.is_file() and any(fnmatch.fnmatchcase(path.name, p) for p in RESULT_FILE_PATTERNS)
+    return (path.is_file() and not path.is_symlink()
+            and RESULT_FILE_PATTERN.fullmatch(path.name) is not None)
+
+
+def is_results_directory(directory: Path) -> bool:
+    """Return whether directory was written by attnflow: its provenance.yaml says so."""
+    try:
+        record = yaml.safe_load((directory / "provenance.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(record, dict) and {"mpi_ranks", "dolfinx", "command"} <= set(record)
+
+
+def _lock_owner_alive(working: Path) -> bool:
+    """Return whether the run that locked working is still running on this host."""
+    try:
+        host, pid = (working / LOCK_NAME).read_text().split()
+        if host != socket.gethostname():
+            return True  # another host: cannot tell, so assume it runs
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def incomplete_directory(directory: Path) -> Path:
@@ -82,11 +107,20 @@ def start_results_directory(comm, directory: Path, overwrite: bool) -> Path:
         problem = _directory_problem(directory, overwrite)
         if problem is not None:
             return problem
+        if working.is_symlink() or (working.exists() and not working.is_dir()):
+            return (f"'{working}' exists and is not a directory this run can use; "
+                    "remove it or choose another --output")
         if working.exists():
+            if _lock_owner_alive(working):
+                return (f"another run is writing to '{working}'; wait for it or choose "
+                        "another --output")
             # Left by a run that failed: remove its files, and nothing else.
-            _remove_results(working, f"'{working}' is left over but holds other files; "
-                                     "move them away or choose another --output")
-        working.mkdir(parents=True, exist_ok=True)
+            if not all(is_result_file(entry) for entry in working.iterdir()):
+                return (f"'{working}' is left over from a failed run but holds other files; "
+                        "move them away or choose another --output")
+            _remove_results(working)
+        working.mkdir(parents=True)
+        (working / LOCK_NAME).write_text(f"{socket.gethostname()} {os.getpid()}\n")
         return None
 
     _collective(comm, create)
@@ -99,19 +133,28 @@ def finish_results_directory(comm, directory: Path):
 
     def replace():
         if directory.exists():
-            _remove_results(directory, f"'{directory}' changed during the run; the results "
-                                       f"are in '{working}'")
+            if not all(is_result_file(entry) for entry in directory.iterdir()):
+                return (f"'{directory}' gained other files during the run; the results are "
+                        f"in '{working}'")
+            _remove_results(directory)
+        (working / LOCK_NAME).unlink()
         working.rename(directory)
         return None
 
     _collective(comm, replace)
 
 
-def _remove_results(directory: Path, message: str):
-    entries = list(directory.iterdir())
-    if not all(is_result_file(entry) for entry in entries):
-        raise OSError(0, message.split(";")[0], str(directory))
-    for entry in entries:
+def abandon_results_directory(comm, directory: Path):
+    """Unlock DIRECTORY.incomplete after a failed run, keeping its files (collective)."""
+    if comm.rank == 0:
+        lock = incomplete_directory(directory) / LOCK_NAME
+        lock.unlink(missing_ok=True)
+    comm.Barrier()
+
+
+def _remove_results(directory: Path):
+    """Delete a directory that contains only result files (checked by the caller)."""
+    for entry in directory.iterdir():
         entry.unlink()
     directory.rmdir()
 
@@ -119,7 +162,8 @@ def _remove_results(directory: Path, message: str):
 def _directory_problem(directory: Path, overwrite: bool) -> str | None:
     """Return why the run cannot write to directory, or None."""
     if str(directory) in ("", "."):
-        return "invalid output directory '': give the path of a new directory with --output"
+        return (f"invalid output directory '{directory}': give the path of a new directory "
+                "with --output")
     resolved = directory.resolve()
     if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
         return (f"invalid output directory '{directory}': it contains the working directory; "
@@ -142,6 +186,9 @@ def _directory_problem(directory: Path, overwrite: bool) -> str | None:
     if not overwrite:
         return (f"output directory '{directory}' is not empty; "
                 "choose another --output or pass --overwrite")
+    if not is_results_directory(directory):
+        return (f"output directory '{directory}' has no provenance.yaml written by attnflow, "
+                "so --overwrite leaves it alone; choose another --output")
     foreign = sorted(entry.name for entry in directory.iterdir() if not is_result_file(entry))
     if foreign:
         listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")

@@ -50,6 +50,8 @@ def read_diagnostics(directory: Path) -> dict:
             rows = list(csv.DictReader(file))
         if not rows:
             raise PlotError(f"'{path}' has no rows; the run wrote no time step")
+        if "time" not in rows[0] or not any(key in rows[0] for key, _ in DIAGNOSTIC_PANELS):
+            raise ValueError("missing columns")
         return {
             key: np.array([float(row[key]) if row[key] not in ("", None) else np.nan
                            for row in rows])

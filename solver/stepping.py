@@ -16,6 +16,7 @@ from solver.config import Settings
 from solver.diagnostics import total
 from solver.output import (
     ResultsWriter,
+    abandon_results_directory,
     check_results_directory,
     finish_results_directory,
     start_results_directory,
@@ -65,6 +66,7 @@ def run(settings: Settings, comm, directory=None, overwrite=False, observers=())
         summary = _time_loop(settings, simulation, writer, observers)
     except Exception:
         writer.close()
+        abandon_results_directory(comm, directory)
         logger.error("run failed; the results written so far are in %s", working)
         raise
     writer.close()

@@ -180,12 +180,18 @@ class TransportSolver:
 
         with timer.phase("solve"):
             self.ksp.setOperators(self.matrix)
-            self.ksp.solve(self.rhs, petsc_vector(self.density))
+            try:
+                self.ksp.solve(self.rhs, petsc_vector(self.density))
+            except PETSc.Error as error:
+                raise RuntimeError(
+                    f"transport solve failed with PETSc error code {error.ierr}; check "
+                    "solver.petsc_options (for example pc_factor_mat_solver_type)"
+                ) from None
         reason = self.ksp.getConvergedReason()
         if reason < 0:
             raise RuntimeError(
-                f"transport solve failed to converge (PETSc KSP reason {reason}); "
-                "use a smaller time.dt or other solver.petsc_options"
+                f"transport solve failed to converge (PETSc KSP reason {reason}); check "
+                "solver.petsc_options (tolerances, iteration limit) or use a smaller time.dt"
             )
         self.density.x.scatter_forward()
         return self.ksp.getIterationNumber()

@@ -1,6 +1,8 @@
 """The attnflow command: a short run end to end, and rejected input."""
 
 import csv
+import os
+import socket
 
 import numpy as np
 import pytest
@@ -223,3 +225,47 @@ def test_failed_run_keeps_earlier_results(comm, shared_tmp_path):
     # A later successful run cleans up what the failed one left.
     assert main(["run", str(good), "--output", str(results), "--overwrite"]) == 0
     assert not (shared_tmp_path / "results.incomplete").exists()
+
+
+def test_running_run_not_disturbed(comm, shared_tmp_path):
+    """A second run to the same output refuses while the first one's lock is live."""
+    config = shared_tmp_path / "short.yaml"
+    working = shared_tmp_path / "results.incomplete"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        working.mkdir()
+        (working / "config.yaml").write_text("written by a live run")
+        # This test process is alive, so the lock looks like a running run.
+        (working / "attnflow.lock").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    comm.Barrier()
+    status = main(["run", str(config), "--output", str(shared_tmp_path / "results")])
+    assert status == INPUT_ERROR
+    assert (working / "config.yaml").read_text() == "written by a live run"
+
+
+def test_stale_incomplete_symlink_untouched(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    user = shared_tmp_path / "project"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        user.mkdir()
+        write(user / "config.yaml", "mine")
+        (shared_tmp_path / "results.incomplete").symlink_to(user)
+    comm.Barrier()
+    status = main(["run", str(config), "--output", str(shared_tmp_path / "results")])
+    assert status == INPUT_ERROR
+    assert (user / "config.yaml").read_text() == "mine"
+
+
+def test_overwrite_needs_attnflow_provenance(comm, shared_tmp_path):
+    config = shared_tmp_path / "short.yaml"
+    folder = shared_tmp_path / "experiment"
+    if comm.rank == 0:
+        write(config, SHORT_RUN)
+        folder.mkdir()
+        write(folder / "config.yaml", "# my notes\n")
+        write(folder / "diagnostics.csv", "mine")
+    comm.Barrier()
+    status = main(["run", str(config), "--output", str(folder), "--overwrite"])
+    assert status == INPUT_ERROR
+    assert (folder / "config.yaml").read_text() == "# my notes\n"
