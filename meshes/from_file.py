@@ -78,11 +78,13 @@ def check_sphere_arrays(points: np.ndarray, cells: np.ndarray, name: str):
             f"mesh '{name}' has vertices off the unit sphere (radii {radii.min():.6g} to "
             f"{radii.max():.6g}); scale and project the vertices to radius 1"
         )
+
     a, b, c = (points[cells[:, i]] for i in range(3))
     areas = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
     if areas.min() <= 1e-14 * areas.max():
         raise MeshFileError(f"mesh '{name}' has degenerate triangles of zero area; "
                             "remove them from the mesh")
+
     edges = np.sort(np.concatenate([cells[:, [0, 1]], cells[:, [1, 2]], cells[:, [2, 0]]]),
                     axis=1)
     _, counts = np.unique(edges, axis=0, return_counts=True)

@@ -56,7 +56,7 @@ def is_result_file(path: Path) -> bool:
 
 
 def is_results_directory(directory: Path) -> bool:
-    """Return whether directory was written by attnflow: its provenance.yaml says so."""
+    """Return whether directory was written by attnflow, judged by its provenance.yaml."""
     try:
         record = yaml.safe_load((directory / "provenance.yaml").read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
@@ -165,6 +165,7 @@ def _directory_problem(directory: Path, overwrite: bool) -> str | None:
         return (f"invalid output directory '{directory}': give the path of a new directory "
                 "with --output")
     resolved = directory.resolve()
+
     if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
         return (f"invalid output directory '{directory}': it contains the working directory; "
                 "give the path of a new directory with --output")
@@ -183,6 +184,7 @@ def _directory_problem(directory: Path, overwrite: bool) -> str | None:
         return None
     if not any(directory.iterdir()):
         return None
+
     if not overwrite:
         return (f"output directory '{directory}' is not empty; "
                 "choose another --output or pass --overwrite")

@@ -134,7 +134,7 @@ def _check_health(row: dict, initial_mass: float):
 
     The scheme conserves mass to round-off and keeps the density nonnegative, so a
     violation means the linear solve failed (for example at absurd scales of dt,
-    the matrices or the noise). Every rank sees the same reduced values.
+    the matrices or the noise). Every rank gets the same reduced values and raises.
     """
     mass, low, high = row["mass"], row["min_density"], row["max_density"]
     broken = not (np.isfinite(mass) and np.isfinite(low) and np.isfinite(high))
