@@ -224,6 +224,18 @@ def _build(cls, data, prefix: str):
 # Attention matrices
 
 
+MAX_MATRIX_ENTRY = 1e6
+"""Largest magnitude of a matrix entry; scale beta instead of the matrices beyond it."""
+
+
+def _entry(key: str, value) -> float:
+    number = _number(key, value)
+    if abs(number) > MAX_MATRIX_ENTRY:
+        _fail(key, value, f"entries of magnitude at most {MAX_MATRIX_ENTRY:g} "
+                          "(put the scale into model.beta)")
+    return number
+
+
 def parse_matrix(key: str, spec, dim: int) -> np.ndarray:
     """Turn a matrix spec into a (dim, dim) array.
 
@@ -235,15 +247,15 @@ def parse_matrix(key: str, spec, dim: int) -> np.ndarray:
             _fail(key, spec, "'identity', a number, a diagonal list or a full matrix")
         return np.eye(dim)
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return _number(key, spec) * np.eye(dim)
+        return _entry(key, spec) * np.eye(dim)
     if isinstance(spec, list) and spec and all(isinstance(row, list) for row in spec):
         if len(spec) != dim or any(len(row) != dim for row in spec):
             _fail(key, spec, f"a {dim} x {dim} matrix for a sphere in R^{dim}")
-        return np.array([[_number(key, v) for v in row] for row in spec])
+        return np.array([[_entry(key, v) for v in row] for row in spec])
     if isinstance(spec, list):
         if len(spec) != dim:
             _fail(key, spec, f"a diagonal of {dim} numbers for a sphere in R^{dim}")
-        return np.diag([_number(key, v) for v in spec])
+        return np.diag([_entry(key, v) for v in spec])
     _fail(key, spec, "'identity', a number, a diagonal list or a full matrix")
 
 
@@ -324,6 +336,8 @@ def _check_mesh(mesh: MeshSettings):
     if mesh.file is not None:
         if mesh.sphere != "S2":
             _fail("mesh.file", mesh.file, "no mesh file unless mesh.sphere is 'S2'")
+        if Path(mesh.file).is_dir():
+            raise ConfigError(f"mesh file '{mesh.file}' is a directory; give a mesh file")
         if not Path(mesh.file).is_file():
             raise ConfigError(f"mesh file not found: '{mesh.file}' (check 'mesh.file')")
         if not os.access(mesh.file, os.R_OK):
