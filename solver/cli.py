@@ -21,6 +21,7 @@ logger = logging.getLogger("solver.cli")
 
 INPUT_ERROR = 2
 RUN_ERROR = 1
+INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +92,10 @@ def main(argv=None) -> int:
     except MemoryError:
         _report(comm, "out of memory; use a coarser mesh or more MPI ranks on more nodes")
         return RUN_ERROR
+    except KeyboardInterrupt:
+        _report(comm, "interrupted; the results written so far are in the output "
+                      "directory's .incomplete sibling")
+        return INTERRUPTED
     logger.info("results written to %s", summary.directory)
     return 0
 
