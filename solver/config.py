@@ -297,7 +297,9 @@ def _check_model(model: ModelSettings, dim: int):
     if model.A is not None and (model.Q is not None or model.K is not None):
         raise ConfigError("conflicting keys: give 'model.A' or 'model.Q' with 'model.K', not both")
     if model.A is None and (model.Q is None or model.K is None):
-        raise ConfigError("missing key: general attention needs 'model.A' or both 'model.Q' and 'model.K'")
+        raise ConfigError(
+            "missing key: general attention needs 'model.A' or both 'model.Q' and 'model.K'"
+        )
     A, V = matrices(model, dim)
     _check_exponent(model, A, "model.A", energy=np.array_equal(A, V) and np.array_equal(A, A.T))
 

@@ -106,9 +106,9 @@ def _circumcentre_facet_distances(corners: np.ndarray) -> np.ndarray:
         corners: Vertex coordinates, shape (num_cells, tdim + 1, d).
 
     Returns:
-        Shape (num_cells, tdim + 1); entry i is for facet i, which is opposite
-        vertex i on a triangle and is vertex i on an interval (the DOLFINx
-        reference numbering). On a triangle it is |e_i| / 2 * cot(angle at vertex i),
+        Shape (num_cells, tdim + 1). Entry i is for facet i in the DOLFINx
+        reference numbering: the edge opposite vertex i on a triangle, vertex i
+        on an interval. On a triangle it is |e_i| / 2 * cot(angle at vertex i),
         negative for an obtuse angle. On an interval it is half the length.
     """
     if corners.shape[1] == 2:

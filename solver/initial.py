@@ -86,7 +86,8 @@ def _von_mises_fisher_mixture(bumps, points: np.ndarray) -> np.ndarray:
     for bump in bumps:
         direction = np.asarray(bump.direction) / np.linalg.norm(bump.direction)
         kappa = bump.concentration
-        # exp(kappa (mu.x - 1)) <= 1, and the normalization uses expm1 and i0e, so nothing overflows.
+        # exp(kappa (mu.x - 1)) <= 1, and the normalization uses expm1 and i0e,
+        # so nothing overflows.
         if kappa == 0.0:
             normalization = 1.0 / (2 * math.pi if dim == 2 else 4 * math.pi)
         elif dim == 3:

@@ -40,6 +40,12 @@ def rendering_available() -> bool:
     return any(ctypes.util.find_library(name) for name in ("EGL", "OSMesa"))
 
 
+def _require_rendering():
+    if not rendering_available():
+        raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
+                        "libegl-mesa0 libgl1-mesa-dri) or an X display")
+
+
 def read_diagnostics(directory: Path) -> dict:
     """Return the columns of diagnostics.csv as float arrays (empty cells become NaN)."""
     path = directory / "diagnostics.csv"
@@ -141,9 +147,7 @@ def plot_density(time: float, data, path: Path):
 
     import pyvista
 
-    if not rendering_available():
-        raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
-                        "libegl-mesa0 libgl1-mesa-dri) or an X display")
+    _require_rendering()
     from vtkmodules.vtkCommonCore import vtkLogger
 
     # VTK logs a warning for every render window it tries before EGL succeeds.
@@ -208,9 +212,8 @@ def plot_results(directory) -> list[Path]:
         raise PlotError(f"results directory '{directory}' not found")
     columns = read_diagnostics(directory)
     time, data = read_final_density(directory)
-    if data.get_cell(0).n_points != 2 and not rendering_available():
-        raise PlotError("rendering the sphere needs EGL or OSMesa (apt-get install libegl1 "
-                        "libegl-mesa0 libgl1-mesa-dri) or an X display; nothing was written")
+    if data.get_cell(0).n_points != 2:
+        _require_rendering()  # before any file is written
     written = [directory / "diagnostics.png", directory / "density_final.png"]
     plot_diagnostics(columns, written[0])
     plot_density(time, data, written[1])

@@ -122,8 +122,7 @@ class Simulation:
 
     def interaction_sums(self, targets: np.ndarray):
         """Return Z and H at this rank's targets from the current density (collective)."""
-        sources = self.geometry.cell_points[: self.num_owned]
-        weights = self.owned_density() * self.geometry.cell_sizes[: self.num_owned]
+        sources, weights = self._owned_sources()
         return self.interaction.evaluate(self.comm, targets, sources, weights)
 
     def velocity_at_facets(self) -> np.ndarray:
@@ -134,7 +133,8 @@ class Simulation:
 
     def _owned_sources(self):
         owned = self.num_owned
-        return self.geometry.cell_points[:owned], self.owned_density() * self.geometry.cell_sizes[:owned]
+        weights = self.owned_density() * self.geometry.cell_sizes[:owned]
+        return self.geometry.cell_points[:owned], weights
 
     def energy(self) -> float:
         """Return the interaction energy of the current density (NaN without one)."""

@@ -29,7 +29,10 @@ class PhaseTimer:
             self.calls[name] += 1
 
     def report(self, comm) -> dict:
-        """Return {phase: (calls, max seconds over ranks)} (collective; same phases on all ranks)."""
+        """Return {phase: (calls, max seconds over ranks)}.
+
+        Collective: every rank must have timed the same phases.
+        """
         return {
             name: (self.calls[name], comm.allreduce(self.seconds[name], op=MPI.MAX))
             for name in sorted(self.seconds)

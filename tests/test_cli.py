@@ -227,45 +227,44 @@ def test_failed_run_keeps_earlier_results(comm, shared_tmp_path):
     assert not (shared_tmp_path / "results.incomplete").exists()
 
 
+def run_short(shared_tmp_path, output, *flags):
+    """Run the short config (written beforehand on rank 0) and return the exit status."""
+    return main(["run", str(shared_tmp_path / "short.yaml"), "--output", str(output), *flags])
+
+
 def test_running_run_not_disturbed(comm, shared_tmp_path):
-    """A second run to the same output refuses while the first one's lock is live."""
-    config = shared_tmp_path / "short.yaml"
+    """A second run to the same output is rejected while the first one's lock is live."""
     working = shared_tmp_path / "results.incomplete"
     if comm.rank == 0:
-        write(config, SHORT_RUN)
+        write(shared_tmp_path / "short.yaml", SHORT_RUN)
         working.mkdir()
         (working / "config.yaml").write_text("written by a live run")
         # This test process is alive, so the lock looks like a running run.
         (working / "attnflow.lock").write_text(f"{socket.gethostname()} {os.getpid()}\n")
     comm.Barrier()
-    status = main(["run", str(config), "--output", str(shared_tmp_path / "results")])
-    assert status == INPUT_ERROR
+    assert run_short(shared_tmp_path, shared_tmp_path / "results") == INPUT_ERROR
     assert (working / "config.yaml").read_text() == "written by a live run"
 
 
 def test_stale_incomplete_symlink_untouched(comm, shared_tmp_path):
-    config = shared_tmp_path / "short.yaml"
     user = shared_tmp_path / "project"
     if comm.rank == 0:
-        write(config, SHORT_RUN)
+        write(shared_tmp_path / "short.yaml", SHORT_RUN)
         user.mkdir()
         write(user / "config.yaml", "mine")
         (shared_tmp_path / "results.incomplete").symlink_to(user)
     comm.Barrier()
-    status = main(["run", str(config), "--output", str(shared_tmp_path / "results")])
-    assert status == INPUT_ERROR
+    assert run_short(shared_tmp_path, shared_tmp_path / "results") == INPUT_ERROR
     assert (user / "config.yaml").read_text() == "mine"
 
 
 def test_overwrite_needs_attnflow_provenance(comm, shared_tmp_path):
-    config = shared_tmp_path / "short.yaml"
     folder = shared_tmp_path / "experiment"
     if comm.rank == 0:
-        write(config, SHORT_RUN)
+        write(shared_tmp_path / "short.yaml", SHORT_RUN)
         folder.mkdir()
         write(folder / "config.yaml", "# my notes\n")
         write(folder / "diagnostics.csv", "mine")
     comm.Barrier()
-    status = main(["run", str(config), "--output", str(folder), "--overwrite"])
-    assert status == INPUT_ERROR
+    assert run_short(shared_tmp_path, folder, "--overwrite") == INPUT_ERROR
     assert (folder / "config.yaml").read_text() == "# my notes\n"

@@ -10,8 +10,8 @@ The cost is O(num_targets * num_sources). The sums are accumulated block by
 block with a running maximum of the exponent per target (log-sum-exp), so no
 num_targets x num_sources array is formed. The largest term of each target is
 exp(0) = 1, so exp never overflows and the sums never underflow to zero,
-whatever beta * ||A|| (tested at beta * ||A|| = 5000). The work is done by the fused numba
-kernel in ``fused_kernel``.
+whatever beta * ||A|| (tests/test_interaction.py checks beta * ||A|| = 5000).
+The work is done by the fused numba kernel in ``fused_kernel``.
 
 Collective calls: ``gather_sources``, ``evaluate_direct``, ``evaluate_direct_ring``
 and ``DirectInteraction.evaluate``. Every rank passes its own targets and its own
